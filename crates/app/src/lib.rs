@@ -1,0 +1,1 @@
+//! dataalm-app (being written).

@@ -1,0 +1,155 @@
+//! Environments: named databases an application runs on.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+/// What an environment is for. A production environment is never a refresh target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EnvKind {
+    Production,
+    Sandbox,
+    Dev,
+}
+
+impl EnvKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EnvKind::Production => "production",
+            EnvKind::Sandbox => "sandbox",
+            EnvKind::Dev => "dev",
+        }
+    }
+}
+
+impl fmt::Display for EnvKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for EnvKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "production" | "prod" => Ok(EnvKind::Production),
+            "sandbox" | "uat" | "test" | "training" => Ok(EnvKind::Sandbox),
+            "dev" | "development" => Ok(EnvKind::Dev),
+            other => Err(format!(
+                "unknown environment kind `{other}` (expected production, sandbox or dev)"
+            )),
+        }
+    }
+}
+
+/// Where an environment's database lives. The engine follows from it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "engine", content = "at", rename_all = "lowercase")]
+pub enum Location {
+    /// A SQLite database file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL connection URL (it may hold a password: never print it, use
+    /// [`Location::redacted`]).
+    Postgres(String),
+}
+
+impl Location {
+    pub fn engine_name(&self) -> &'static str {
+        match self {
+            Location::Sqlite(_) => "sqlite",
+            Location::Postgres(_) => "postgres",
+        }
+    }
+
+    /// The location as it may be shown or logged: passwords removed.
+    pub fn redacted(&self) -> String {
+        match self {
+            Location::Sqlite(path) => path.display().to_string(),
+            Location::Postgres(url) => redact_url(url),
+        }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+/// Removes the password from `scheme://user:password@host/...` and from `password=...`
+/// key/value pairs.
+pub fn redact_url(url: &str) -> String {
+    let mut out = url.to_owned();
+    if let Some(scheme_end) = out.find("://") {
+        let rest_start = scheme_end + 3;
+        if let Some(at) = out[rest_start..].find('@').map(|i| i + rest_start)
+            && let Some(colon) = out[rest_start..at].find(':').map(|i| i + rest_start)
+        {
+            out.replace_range(colon + 1..at, "***");
+        }
+    }
+    if let Some(start) = out.find("password=") {
+        let value_start = start + "password=".len();
+        let end = out[value_start..]
+            .find(['&', ' '])
+            .map_or(out.len(), |i| i + value_start);
+        out.replace_range(value_start..end, "***");
+    }
+    out
+}
+
+/// A named environment as the control plane records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Environment {
+    pub name: String,
+    pub kind: EnvKind,
+    pub location: Location,
+    /// A built-in profile name (`finance`, `none`) or the path of a profile file.
+    pub profile: String,
+    /// The application's base URL, used by the API to find an environment by Host.
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+/// Environment names are used in file names and URLs: keep them simple.
+pub fn check_env_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid environment name `{name}`: use 1 to 63 letters, digits, `-` or `_`"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db:5432/erp"),
+            "postgres://app:***@db:5432/erp"
+        );
+        assert_eq!(
+            redact_url("host=db password=s3cret user=app"),
+            "host=db password=*** user=app"
+        );
+        assert_eq!(redact_url("postgres://db/erp"), "postgres://db/erp");
+    }
+
+    #[test]
+    fn env_names_are_checked() {
+        assert!(check_env_name("uat-1").is_ok());
+        assert!(check_env_name("../etc").is_err());
+        assert!(check_env_name("").is_err());
+    }
+}

@@ -1,0 +1,313 @@
+//! Operations and the steps of a refresh, as the journal records them.
+
+use crate::env::Location;
+use crate::value::Value;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+use time::OffsetDateTime;
+
+/// The steps of a refresh, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Step {
+    Validate,
+    Announce,
+    CaptureTarget,
+    CopyToStaging,
+    Neutralize,
+    RestoreTarget,
+    Cutover,
+    Reconfigure,
+    AwaitSignOff,
+}
+
+impl Step {
+    pub const ALL: [Step; 9] = [
+        Step::Validate,
+        Step::Announce,
+        Step::CaptureTarget,
+        Step::CopyToStaging,
+        Step::Neutralize,
+        Step::RestoreTarget,
+        Step::Cutover,
+        Step::Reconfigure,
+        Step::AwaitSignOff,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Validate => "Validate",
+            Step::Announce => "Announce",
+            Step::CaptureTarget => "CaptureTarget",
+            Step::CopyToStaging => "CopyToStaging",
+            Step::Neutralize => "Neutralize",
+            Step::RestoreTarget => "RestoreTarget",
+            Step::Cutover => "Cutover",
+            Step::Reconfigure => "Reconfigure",
+            Step::AwaitSignOff => "AwaitSignOff",
+        }
+    }
+
+    /// Whether the target has been replaced once this step has started.
+    pub fn after_cutover(self) -> bool {
+        self > Step::Cutover
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Step {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Step::ALL
+            .into_iter()
+            .find(|step| step.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| format!("unknown step `{s}`"))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    Pending,
+    Running,
+    Done,
+    Failed,
+}
+
+impl StepStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepStatus::Pending => "pending",
+            StepStatus::Running => "running",
+            StepStatus::Done => "done",
+            StepStatus::Failed => "failed",
+        }
+    }
+}
+
+impl FromStr for StepStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "pending" => Ok(StepStatus::Pending),
+            "running" => Ok(StepStatus::Running),
+            "done" => Ok(StepStatus::Done),
+            "failed" => Ok(StepStatus::Failed),
+            other => Err(format!("unknown step status `{other}`")),
+        }
+    }
+}
+
+/// Where an operation stands. `Running`, `Failed` and `AwaitingSignOff` hold the target:
+/// no other refresh may start on it until the operation is signed off or rolled back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpState {
+    Running,
+    /// Stopped by an error or a crash: `resume` or `rollback` it.
+    Failed,
+    AwaitingSignOff,
+    SignedOff,
+    RolledBack,
+}
+
+impl OpState {
+    pub const ACTIVE: [OpState; 3] = [OpState::Running, OpState::Failed, OpState::AwaitingSignOff];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OpState::Running => "running",
+            OpState::Failed => "failed",
+            OpState::AwaitingSignOff => "awaiting_signoff",
+            OpState::SignedOff => "signed_off",
+            OpState::RolledBack => "rolled_back",
+        }
+    }
+
+    pub fn is_active(self) -> bool {
+        OpState::ACTIVE.contains(&self)
+    }
+}
+
+impl fmt::Display for OpState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for OpState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [
+            OpState::Running,
+            OpState::Failed,
+            OpState::AwaitingSignOff,
+            OpState::SignedOff,
+            OpState::RolledBack,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == s)
+        .ok_or_else(|| format!("unknown operation state `{s}`"))
+    }
+}
+
+/// One step of an operation as journaled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    pub step: Step,
+    pub status: StepStatus,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub started_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub ended_at: Option<OffsetDateTime>,
+    pub rows: u64,
+    pub bytes: u64,
+    /// What the step did, in words.
+    pub detail: String,
+    pub error: Option<String>,
+}
+
+impl StepRecord {
+    pub fn pending(step: Step) -> StepRecord {
+        StepRecord {
+            step,
+            status: StepStatus::Pending,
+            started_at: None,
+            ended_at: None,
+            rows: 0,
+            bytes: 0,
+            detail: String::new(),
+            error: None,
+        }
+    }
+
+    pub fn duration_ms(&self) -> Option<u64> {
+        let (start, end) = (self.started_at?, self.ended_at?);
+        Some(u64::try_from((end - start).whole_milliseconds()).unwrap_or(0))
+    }
+}
+
+/// Rows of one table, read from the target by CaptureTarget and written back into the
+/// copy by RestoreTarget.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CapturedTable {
+    pub table: String,
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Value>>,
+}
+
+/// What the steps of a refresh hand to each other, journaled so a resume can go on.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OpData {
+    /// The id of the broadcast message Announce added to the target.
+    pub announcement_id: Option<Value>,
+    pub captured: Vec<CapturedTable>,
+    pub staging: Option<Location>,
+    pub previous: Option<Location>,
+    pub source_bytes: Option<u64>,
+    pub estimated_secs: Option<u64>,
+    pub downtime_ms: Option<u64>,
+    /// Figures for the report: users enabled, jobs waiting, settings kept...
+    pub summary: Vec<(String, String)>,
+}
+
+/// A refresh as the journal holds it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Operation {
+    pub id: String,
+    pub kind: String,
+    pub source: String,
+    pub target: String,
+    pub state: OpState,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    pub error: Option<String>,
+    /// The process running the operation, while it runs.
+    pub pid: Option<u32>,
+    pub steps: Vec<StepRecord>,
+    pub data: OpData,
+}
+
+impl Operation {
+    /// A new refresh of `target` from `source`, every step pending.
+    pub fn new_refresh(source: &str, target: &str, now: OffsetDateTime) -> Operation {
+        Operation {
+            id: new_op_id(now),
+            kind: "refresh".into(),
+            source: source.to_owned(),
+            target: target.to_owned(),
+            state: OpState::Running,
+            created_at: now,
+            updated_at: now,
+            error: None,
+            pid: None,
+            steps: Step::ALL.into_iter().map(StepRecord::pending).collect(),
+            data: OpData::default(),
+        }
+    }
+
+    pub fn step(&self, step: Step) -> Option<&StepRecord> {
+        self.steps.iter().find(|s| s.step == step)
+    }
+
+    pub fn step_mut(&mut self, step: Step) -> Option<&mut StepRecord> {
+        self.steps.iter_mut().find(|s| s.step == step)
+    }
+
+    /// The first step not done yet, where a resume starts.
+    pub fn next_step(&self) -> Option<Step> {
+        self.steps
+            .iter()
+            .find(|s| s.status != StepStatus::Done)
+            .map(|s| s.step)
+    }
+
+    /// Whether the target has been swapped for the copy.
+    pub fn cut_over(&self) -> bool {
+        self.step(Step::Cutover)
+            .is_some_and(|s| s.status == StepStatus::Done)
+    }
+}
+
+/// Operation ids sort by time and are short enough to type: `op-20261125-221503-3f9a`.
+pub fn new_op_id(now: OffsetDateTime) -> String {
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    format!(
+        "op-{:04}{:02}{:02}-{:02}{:02}{:02}-{}",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second(),
+        &suffix[..4]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_parse_and_order() {
+        assert_eq!("copytostaging".parse::<Step>().unwrap(), Step::CopyToStaging);
+        assert!(Step::Reconfigure.after_cutover());
+        assert!(!Step::Cutover.after_cutover());
+    }
+
+    #[test]
+    fn next_step_is_the_first_not_done() {
+        let mut op = Operation::new_refresh("prod", "uat", OffsetDateTime::UNIX_EPOCH);
+        assert_eq!(op.next_step(), Some(Step::Validate));
+        op.step_mut(Step::Validate).unwrap().status = StepStatus::Done;
+        assert_eq!(op.next_step(), Some(Step::Announce));
+        assert!(op.id.starts_with("op-19700101-000000-"));
+    }
+}

@@ -1,0 +1,386 @@
+//! Application profiles: where an application keeps what a refresh must handle.
+//!
+//! A profile is TOML (see `profiles/finance.toml`). Every table and column it names is
+//! checked against the database with [`Profile::validate`] before anything is changed.
+
+use crate::schema::Schema;
+use crate::value::Value;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The built-in profiles: `finance` (the sample application) and `none` (a plain copy).
+pub const BUILTIN: &[&str] = &["finance", "none"];
+
+const FINANCE_TOML: &str = include_str!("../profiles/finance.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    #[error("cannot read profile {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("invalid profile {origin}: {message}")]
+    Parse { origin: String, message: String },
+    #[error("profile `{profile}` does not match the database: {}", missing.join(", "))]
+    Mismatch {
+        profile: String,
+        missing: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub users: Option<UsersSpec>,
+    pub batch_jobs: Option<BatchJobsSpec>,
+    pub batch_groups: Option<BatchGroupsSpec>,
+    pub broadcast: Option<BroadcastSpec>,
+    pub email: Option<EmailSpec>,
+    pub system: Option<SystemSpec>,
+    #[serde(default)]
+    pub keep: Vec<KeepSpec>,
+    #[serde(default)]
+    pub neutralize: Vec<NeutralizeSpec>,
+    #[serde(default)]
+    pub aggregates: Vec<AggregateSpec>,
+}
+
+/// The users table. Users are found by id or by e-mail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsersSpec {
+    pub table: String,
+    pub id: String,
+    pub email: String,
+    pub name: Option<String>,
+    pub enabled: String,
+    #[serde(default = "one")]
+    pub enabled_value: Value,
+    #[serde(default = "zero")]
+    pub disabled_value: Value,
+    /// Ids of the users that stay enabled in a copy (admin, service accounts).
+    #[serde(default)]
+    pub keep_enabled: Vec<String>,
+}
+
+/// The batch jobs table and the values its status column takes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchJobsSpec {
+    pub table: String,
+    pub id: String,
+    pub name: Option<String>,
+    pub status: String,
+    /// Status name (lower case: withhold, waiting, executing, error, ended...) → stored value.
+    /// `withhold` and `waiting` are required.
+    pub statuses: BTreeMap<String, Value>,
+    /// Statuses that Neutralize turns into `withhold`.
+    #[serde(default = "default_withhold_from")]
+    pub withhold_from: Vec<String>,
+}
+
+impl BatchJobsSpec {
+    /// The stored value of a status name, case-insensitively.
+    pub fn status_value(&self, name: &str) -> Option<&Value> {
+        self.statuses
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+
+    /// The status name of a stored value.
+    pub fn status_name(&self, value: &Value) -> Option<&str> {
+        self.statuses
+            .iter()
+            .find(|(_, v)| v.same_as(value))
+            .map(|(k, _)| k.as_str())
+    }
+}
+
+/// Batch group → batch server mapping table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchGroupsSpec {
+    pub table: String,
+    pub group: String,
+    pub server: String,
+}
+
+/// Broadcast messages shown to signed-in users. `id` is filled by the database.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BroadcastSpec {
+    pub table: String,
+    pub id: String,
+    pub from: String,
+    pub to: String,
+    pub text: String,
+}
+
+/// A one-row table of e-mail (SMTP) settings; `columns` are those a plan may set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailSpec {
+    pub table: String,
+    pub columns: Vec<String>,
+}
+
+/// Name/value system parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SystemSpec {
+    pub table: String,
+    pub key: String,
+    pub value: String,
+}
+
+/// A table whose rows are environment-specific: the target's rows survive a refresh.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeepSpec {
+    pub table: String,
+}
+
+/// What Neutralize does to one table: delete its rows, or set columns to values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NeutralizeSpec {
+    pub table: String,
+    #[serde(default)]
+    pub delete: bool,
+    #[serde(default)]
+    pub set: BTreeMap<String, Value>,
+}
+
+/// An aggregate (entity store) table and the statements that rebuild it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AggregateSpec {
+    pub name: String,
+    pub table: String,
+    pub refresh: Vec<String>,
+}
+
+fn one() -> Value {
+    Value::Int(1)
+}
+fn zero() -> Value {
+    Value::Int(0)
+}
+fn default_withhold_from() -> Vec<String> {
+    vec!["waiting".into(), "executing".into()]
+}
+
+impl Profile {
+    /// A built-in profile by name.
+    pub fn builtin(name: &str) -> Option<Profile> {
+        match name {
+            "finance" => Some(
+                Profile::parse(FINANCE_TOML, "finance (built in)")
+                    .expect("the built-in finance profile parses"),
+            ),
+            "none" => Some(Profile::none()),
+            _ => None,
+        }
+    }
+
+    /// The TOML text of a built-in profile, as shipped (with its comments).
+    pub fn builtin_text(name: &str) -> Option<String> {
+        match name {
+            "finance" => Some(FINANCE_TOML.to_owned()),
+            "none" => Some(
+                "# A plain database copy: no application steps.\nname = \"none\"\n".to_owned(),
+            ),
+            _ => None,
+        }
+    }
+
+    /// A plain copy: no application steps.
+    pub fn none() -> Profile {
+        Profile {
+            name: "none".into(),
+            description: "A plain database copy with no application steps".into(),
+            users: None,
+            batch_jobs: None,
+            batch_groups: None,
+            broadcast: None,
+            email: None,
+            system: None,
+            keep: Vec::new(),
+            neutralize: Vec::new(),
+            aggregates: Vec::new(),
+        }
+    }
+
+    /// A built-in name or the path of a TOML file.
+    pub fn resolve(name_or_path: &str) -> Result<Profile, ProfileError> {
+        if let Some(profile) = Profile::builtin(name_or_path) {
+            return Ok(profile);
+        }
+        Profile::load(Path::new(name_or_path))
+    }
+
+    pub fn load(path: &Path) -> Result<Profile, ProfileError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Profile::parse(&text, &path.display().to_string())
+    }
+
+    pub fn parse(text: &str, origin: &str) -> Result<Profile, ProfileError> {
+        let profile: Profile = toml::from_str(text).map_err(|e| ProfileError::Parse {
+            origin: origin.to_owned(),
+            message: e.to_string(),
+        })?;
+        profile.check_self(origin)?;
+        Ok(profile)
+    }
+
+    /// Checks what can be checked without a database.
+    fn check_self(&self, origin: &str) -> Result<(), ProfileError> {
+        let parse_error = |message: String| ProfileError::Parse {
+            origin: origin.to_owned(),
+            message,
+        };
+        if let Some(jobs) = &self.batch_jobs {
+            for required in ["withhold", "waiting"] {
+                if jobs.status_value(required).is_none() {
+                    return Err(parse_error(format!(
+                        "[batch_jobs.statuses] must define `{required}`"
+                    )));
+                }
+            }
+            for name in &jobs.withhold_from {
+                if jobs.status_value(name).is_none() {
+                    return Err(parse_error(format!(
+                        "[batch_jobs] withhold_from names `{name}`, which is not in [batch_jobs.statuses]"
+                    )));
+                }
+            }
+        }
+        for n in &self.neutralize {
+            if !n.delete && n.set.is_empty() {
+                return Err(parse_error(format!(
+                    "[[neutralize]] for `{}` needs `delete = true` or `set = {{ ... }}`",
+                    n.table
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every (table, column) the profile names; `None` stands for the table itself.
+    pub fn references(&self) -> Vec<(String, Option<String>)> {
+        let mut refs: Vec<(String, Option<String>)> = Vec::new();
+        let mut add = |table: &str, columns: &[&str]| {
+            refs.push((table.to_owned(), None));
+            for c in columns {
+                refs.push((table.to_owned(), Some((*c).to_owned())));
+            }
+        };
+        if let Some(u) = &self.users {
+            let mut cols = vec![u.id.as_str(), u.email.as_str(), u.enabled.as_str()];
+            cols.extend(u.name.as_deref());
+            add(&u.table, &cols);
+        }
+        if let Some(j) = &self.batch_jobs {
+            let mut cols = vec![j.id.as_str(), j.status.as_str()];
+            cols.extend(j.name.as_deref());
+            add(&j.table, &cols);
+        }
+        if let Some(g) = &self.batch_groups {
+            add(&g.table, &[&g.group, &g.server]);
+        }
+        if let Some(b) = &self.broadcast {
+            add(&b.table, &[&b.id, &b.from, &b.to, &b.text]);
+        }
+        if let Some(e) = &self.email {
+            let cols: Vec<&str> = e.columns.iter().map(String::as_str).collect();
+            add(&e.table, &cols);
+        }
+        if let Some(s) = &self.system {
+            add(&s.table, &[&s.key, &s.value]);
+        }
+        for k in &self.keep {
+            add(&k.table, &[]);
+        }
+        for n in &self.neutralize {
+            let cols: Vec<&str> = n.set.keys().map(String::as_str).collect();
+            add(&n.table, &cols);
+        }
+        for a in &self.aggregates {
+            add(&a.table, &[]);
+        }
+        refs
+    }
+
+    /// Checks that every table and column the profile names exists in `schema`; the error
+    /// names each one that is missing.
+    pub fn validate(&self, schema: &Schema) -> Result<(), ProfileError> {
+        let mut missing: Vec<String> = Vec::new();
+        for (table, column) in self.references() {
+            let what = match &column {
+                None if !schema.has_table(&table) => format!("table `{table}`"),
+                Some(c) if schema.has_table(&table) && !schema.has_column(&table, c) => {
+                    format!("column `{table}.{c}`")
+                }
+                _ => continue,
+            };
+            if !missing.contains(&what) {
+                missing.push(what);
+            }
+        }
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(ProfileError::Mismatch {
+                profile: self.name.clone(),
+                missing,
+            })
+        }
+    }
+
+    pub fn aggregate(&self, name: &str) -> Option<&AggregateSpec> {
+        self.aggregates
+            .iter()
+            .find(|a| a.name.eq_ignore_ascii_case(name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finance_is_built_in_and_none_is_empty() {
+        let finance = Profile::builtin("finance").unwrap();
+        assert_eq!(finance.users.as_ref().unwrap().table, "user_info");
+        assert!(finance.batch_jobs.unwrap().status_value("Waiting").is_some());
+        assert!(Profile::none().references().is_empty());
+    }
+
+    #[test]
+    fn validation_names_what_is_missing() {
+        let finance = Profile::builtin("finance").unwrap();
+        let mut schema = Schema::default();
+        schema.add_table("user_info", ["id".to_string(), "email".to_string()]);
+        let err = finance.validate(&schema).unwrap_err().to_string();
+        assert!(err.contains("column `user_info.enabled`"), "{err}");
+        assert!(err.contains("table `batch_job`"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_and_missing_statuses_are_refused() {
+        let err = Profile::parse("name = \"x\"\ncolour = 1\n", "t").unwrap_err();
+        assert!(err.to_string().contains("colour"), "{err}");
+        let text = "name = \"x\"\n[batch_jobs]\ntable=\"j\"\nid=\"i\"\nstatus=\"s\"\n[batch_jobs.statuses]\nwaiting = 1\n";
+        let err = Profile::parse(text, "t").unwrap_err();
+        assert!(err.to_string().contains("withhold"), "{err}");
+    }
+}

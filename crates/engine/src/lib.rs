@@ -1,0 +1,196 @@
+//! Database engines: how dataalm talks to the databases of environments.
+//!
+//! Two traits, one job each:
+//! - [`Database`] is a connection to an application database: queries, statements and
+//!   bulk inserts with engine-neutral [`Value`]s. Everything an application profile
+//!   describes (users, batch jobs, messages...) is written once against it, in `dataalm-app`.
+//! - [`Engine`] moves whole databases: copy into a staging database, swap it in (cutover),
+//!   swap back (rollback), drop what is no longer needed.
+//!
+//! [`engine_for`] picks the implementation from a [`Location`]. SQLite lives in [`sqlite`].
+
+pub mod sqlite;
+
+use dataalm_core::progress::Progress;
+use dataalm_core::schema::Schema;
+use dataalm_core::sql::Dialect;
+use dataalm_core::{Location, Rows, Value};
+use std::time::Duration;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The database does not exist or cannot be reached.
+    #[error("{location}: {message}")]
+    Unreachable { location: String, message: String },
+    /// It exists but is not a database of this engine.
+    #[error("{location} is not a {engine} database: {message}")]
+    NotADatabase {
+        location: String,
+        engine: &'static str,
+        message: String,
+    },
+    /// A statement failed. `context` says what dataalm was doing.
+    #[error("{context}: {message}")]
+    Sql { context: String, message: String },
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+    /// Not enough room for the staging copy.
+    #[error("not enough disk space for the copy: {needed} bytes needed, {available} available at {location}")]
+    NoSpace {
+        location: String,
+        needed: u64,
+        available: u64,
+    },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A connection to an application database.
+///
+/// Identifiers in SQL text must be quoted with [`dataalm_core::sql::quote_ident`];
+/// values travel as parameters, spelled with [`Database::dialect`].
+pub trait Database: Send {
+    fn dialect(&self) -> Dialect;
+
+    fn query(&mut self, sql: &str, params: &[Value]) -> Result<Rows>;
+
+    /// Runs one statement, returns the number of rows it changed.
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64>;
+
+    /// Runs several statements without parameters.
+    fn execute_batch(&mut self, sql: &str) -> Result<()>;
+
+    /// Tables and their columns.
+    fn schema(&mut self) -> Result<Schema>;
+
+    /// Inserts many rows into `table` as fast as the engine can (prepared statement in one
+    /// transaction, COPY...). Returns the number of rows inserted.
+    fn insert_rows(
+        &mut self,
+        table: &str,
+        columns: &[&str],
+        rows: &mut dyn Iterator<Item = Vec<Value>>,
+    ) -> Result<u64>;
+
+    /// Inserts one row and returns the value of `id_column` the database gave it.
+    fn insert_returning(
+        &mut self,
+        table: &str,
+        columns: &[&str],
+        values: &[Value],
+        id_column: &str,
+    ) -> Result<Value>;
+
+    fn begin(&mut self) -> Result<()> {
+        self.execute_batch("BEGIN")
+    }
+    fn commit(&mut self) -> Result<()> {
+        self.execute_batch("COMMIT")
+    }
+    fn rollback(&mut self) -> Result<()> {
+        self.execute_batch("ROLLBACK")
+    }
+}
+
+/// Runs `f` in a transaction: all of it or none of it.
+pub fn in_transaction<T>(
+    db: &mut dyn Database,
+    f: impl FnOnce(&mut dyn Database) -> Result<T>,
+) -> Result<T> {
+    db.begin()?;
+    match f(db) {
+        Ok(value) => {
+            db.commit()?;
+            Ok(value)
+        }
+        Err(error) => {
+            // The original error matters more than a failed rollback.
+            let _ = db.rollback();
+            Err(error)
+        }
+    }
+}
+
+/// What [`Engine::copy`] did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CopyStats {
+    pub bytes: u64,
+    /// Rows per table in the copy, largest first, when the engine counts them.
+    pub tables: Vec<(String, u64)>,
+    /// How the copy was made, in words (`file copy under a read lock`, `backup API`...).
+    pub method: String,
+}
+
+/// Facts about a database that validation needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DbInfo {
+    pub size_bytes: u64,
+}
+
+/// Moves whole databases for one engine.
+///
+/// Every method is idempotent: a refresh that crashed calls them again on resume.
+pub trait Engine: Send + Sync {
+    fn name(&self) -> &'static str;
+
+    /// Checks that `location` is a reachable database of this engine.
+    fn probe(&self, location: &Location) -> Result<DbInfo>;
+
+    /// Opens a connection. A source is opened `read_only`.
+    fn open(&self, location: &Location, read_only: bool) -> Result<Box<dyn Database>>;
+
+    /// Where the staging copy for operation `op_id` lives, beside `target`.
+    fn staging_location(&self, target: &Location, op_id: &str) -> Location;
+
+    /// Where the previous target is kept until sign-off.
+    fn previous_location(&self, target: &Location, op_id: &str) -> Location;
+
+    /// Checks there is room for a copy of `bytes` beside `target`.
+    fn check_space(&self, target: &Location, bytes: u64) -> Result<()>;
+
+    /// Makes `staging` a consistent, durable copy of `source`, replacing any earlier
+    /// partial staging. The source is only read.
+    fn copy(
+        &self,
+        source: &Location,
+        staging: &Location,
+        progress: &dyn Progress,
+    ) -> Result<CopyStats>;
+
+    /// Swaps the staging copy in: afterwards `target` is the copy and `previous` the old
+    /// target. Atomic: a crash leaves the target fully old or fully new, and calling it
+    /// again finishes the job. Returns the downtime.
+    fn cutover(
+        &self,
+        target: &Location,
+        staging: &Location,
+        previous: &Location,
+    ) -> Result<Duration>;
+
+    /// Undoes a cutover: `previous` becomes `target` again. Does nothing when there is
+    /// no `previous` (the cutover never happened).
+    fn swap_back(&self, target: &Location, previous: &Location) -> Result<()>;
+
+    /// Removes a staging or previous database; nothing if it does not exist.
+    fn drop_database(&self, location: &Location) -> Result<()>;
+
+    fn exists(&self, location: &Location) -> Result<bool>;
+}
+
+/// The engine for a location.
+pub fn engine_for(location: &Location) -> Result<&'static dyn Engine> {
+    match location {
+        Location::Sqlite(_) => Ok(&sqlite::SqliteEngine),
+        Location::Postgres(_) => Err(Error::Other(
+            "the PostgreSQL engine is not available yet".into(),
+        )),
+    }
+}
+
+/// Keeps a timeout sensible for waits on locks.
+pub const LOCK_TIMEOUT: Duration = Duration::from_secs(5);

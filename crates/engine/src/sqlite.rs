@@ -1,0 +1,5 @@
+//! The SQLite engine. (Being written.)
+
+use super::*;
+
+pub struct SqliteEngine;

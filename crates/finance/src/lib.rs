@@ -1,0 +1,1 @@
+//! dataalm-finance (being written).

@@ -1,0 +1,1 @@
+//! dataalm-refresh (being written).

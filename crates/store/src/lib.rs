@@ -1,0 +1,1 @@
+//! dataalm-store (being written).
