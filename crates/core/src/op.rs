@@ -297,7 +297,10 @@ mod tests {
 
     #[test]
     fn steps_parse_and_order() {
-        assert_eq!("copytostaging".parse::<Step>().unwrap(), Step::CopyToStaging);
+        assert_eq!(
+            "copytostaging".parse::<Step>().unwrap(),
+            Step::CopyToStaging
+        );
         assert!(Step::Reconfigure.after_cutover());
         assert!(!Step::Cutover.after_cutover());
     }

@@ -193,9 +193,9 @@ impl Profile {
     pub fn builtin_text(name: &str) -> Option<String> {
         match name {
             "finance" => Some(FINANCE_TOML.to_owned()),
-            "none" => Some(
-                "# A plain database copy: no application steps.\nname = \"none\"\n".to_owned(),
-            ),
+            "none" => {
+                Some("# A plain database copy: no application steps.\nname = \"none\"\n".to_owned())
+            }
             _ => None,
         }
     }
@@ -361,7 +361,13 @@ mod tests {
     fn finance_is_built_in_and_none_is_empty() {
         let finance = Profile::builtin("finance").unwrap();
         assert_eq!(finance.users.as_ref().unwrap().table, "user_info");
-        assert!(finance.batch_jobs.unwrap().status_value("Waiting").is_some());
+        assert!(
+            finance
+                .batch_jobs
+                .unwrap()
+                .status_value("Waiting")
+                .is_some()
+        );
         assert!(Profile::none().references().is_empty());
     }
 

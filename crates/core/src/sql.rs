@@ -44,7 +44,10 @@ mod tests {
     #[test]
     fn quoting_doubles_inner_quotes() {
         assert_eq!(quote_ident("users"), "\"users\"");
-        assert_eq!(quote_ident("a\"; DROP TABLE x; --"), "\"a\"\"; DROP TABLE x; --\"");
+        assert_eq!(
+            quote_ident("a\"; DROP TABLE x; --"),
+            "\"a\"\"; DROP TABLE x; --\""
+        );
         assert_eq!(quote_ident("public.Users"), "\"public\".\"Users\"");
     }
 

@@ -91,6 +91,8 @@ pub struct Rows {
 impl Rows {
     /// Index of a column by name (case-insensitive, as SQL names are).
     pub fn column(&self, name: &str) -> Option<usize> {
-        self.columns.iter().position(|c| c.eq_ignore_ascii_case(name))
+        self.columns
+            .iter()
+            .position(|c| c.eq_ignore_ascii_case(name))
     }
 }

@@ -18,7 +18,9 @@ pub fn format(t: OffsetDateTime) -> String {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("malformed time `{input}`: expected RFC 3339 (2026-11-25T18:00:00Z), `YYYY-MM-DD HH:MM` (UTC), `now` or `now+2h`")]
+#[error(
+    "malformed time `{input}`: expected RFC 3339 (2026-11-25T18:00:00Z), `YYYY-MM-DD HH:MM` (UTC), `now` or `now+2h`"
+)]
 pub struct TimeError {
     pub input: String,
 }
@@ -67,14 +69,23 @@ mod tests {
     fn parses_the_forms_users_type() {
         let now = datetime!(2026-11-25 22:00 UTC);
         assert_eq!(parse("now", now).unwrap(), now);
-        assert_eq!(parse("now+2h", now).unwrap(), datetime!(2026-11-26 00:00 UTC));
+        assert_eq!(
+            parse("now+2h", now).unwrap(),
+            datetime!(2026-11-26 00:00 UTC)
+        );
         assert_eq!(
             parse("2026-11-25T18:00:00+01:00", now).unwrap(),
             datetime!(2026-11-25 17:00 UTC)
         );
-        assert_eq!(parse("2026-11-25 18:30", now).unwrap(), datetime!(2026-11-25 18:30 UTC));
+        assert_eq!(
+            parse("2026-11-25 18:30", now).unwrap(),
+            datetime!(2026-11-25 18:30 UTC)
+        );
         assert!(parse("2026-13-45 99:00", now).is_err());
         assert!(parse("tomorrow", now).is_err());
-        assert_eq!(format(datetime!(2026-11-25 18:30:00.5 UTC)), "2026-11-25T18:30:00Z");
+        assert_eq!(
+            format(datetime!(2026-11-25 18:30:00.5 UTC)),
+            "2026-11-25T18:30:00Z"
+        );
     }
 }

@@ -40,7 +40,9 @@ pub enum Error {
         source: std::io::Error,
     },
     /// Not enough room for the staging copy.
-    #[error("not enough disk space for the copy: {needed} bytes needed, {available} available at {location}")]
+    #[error(
+        "not enough disk space for the copy: {needed} bytes needed, {available} available at {location}"
+    )]
     NoSpace {
         location: String,
         needed: u64,

@@ -1,5 +1,0 @@
-//! The SQLite engine. (Being written.)
-
-use super::*;
-
-pub struct SqliteEngine;
