@@ -1,1 +1,105 @@
-//! dataalm-refresh (being written).
+//! Operations on environments, as the CLI and the service run them.
+//!
+//! - [`refresh`] drives a refresh through its steps (one module per step), journaling
+//!   each before and after in the control plane, and resumes, rolls back and signs off.
+//! - [`actions`] are the on-demand commands on one environment: users, batch jobs,
+//!   broadcast messages, plans and reconfiguration. Each is audited.
+//!
+//! Interfaces (CLI, REST, portal) only parse input and print results; the rules live here.
+
+pub mod actions;
+pub mod failpoint;
+pub mod refresh;
+
+use dataalm_core::profile::ProfileError;
+use dataalm_core::{Environment, Profile};
+use dataalm_engine::{Database, Engine};
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Store(#[from] dataalm_store::Error),
+    #[error(transparent)]
+    Engine(#[from] dataalm_engine::Error),
+    #[error(transparent)]
+    App(#[from] dataalm_app::Error),
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    #[error(transparent)]
+    Plan(#[from] dataalm_core::plan::PlanError),
+    #[error(transparent)]
+    Time(#[from] dataalm_core::when::TimeError),
+    #[error("`{0}` is a production environment: production is never a refresh target")]
+    ProductionTarget(String),
+    #[error("source and target are the same environment `{0}`")]
+    SameEnvironment(String),
+    #[error(
+        "cannot refresh {target_engine} environment `{target}` from {source_engine} environment `{source_env}`"
+    )]
+    EngineMismatch {
+        source_env: String,
+        source_engine: String,
+        target: String,
+        target_engine: String,
+    },
+    #[error("operation {op} is {state}, not awaiting sign-off")]
+    NotAwaitingSignOff { op: String, state: String },
+    #[error("operation {op} is already finished ({state})")]
+    Finished { op: String, state: String },
+    #[error(
+        "operation {op} is still running in process {pid}; wait for it or stop that process first"
+    )]
+    StillRunning { op: String, pid: u32 },
+    #[error(
+        "environment `{env}` is being refreshed by operation {op}; try again when it awaits sign-off"
+    )]
+    Busy { env: String, op: String },
+    #[error("{step} failed: {message}")]
+    StepFailed { step: String, message: String },
+    #[error("environment `{env}` uses profile `{profile}`, which has no {section}")]
+    NotInProfile {
+        env: String,
+        profile: String,
+        section: &'static str,
+    },
+}
+
+/// An environment's database, opened with its profile.
+pub struct EnvDb {
+    pub env: Environment,
+    pub profile: Profile,
+    pub engine: &'static dyn Engine,
+    pub db: Box<dyn Database>,
+}
+
+impl EnvDb {
+    pub fn open(env: &Environment, read_only: bool) -> Result<EnvDb> {
+        let profile = Profile::resolve(&env.profile)?;
+        let engine = dataalm_engine::engine_for(&env.location)?;
+        let db = engine.open(&env.location, read_only)?;
+        Ok(EnvDb {
+            env: env.clone(),
+            profile,
+            engine,
+            db,
+        })
+    }
+
+    pub fn db(&mut self) -> &mut dyn Database {
+        self.db.as_mut()
+    }
+}
+
+/// Who is acting, for the audit log: a CLI user, an app registration, a portal account.
+#[derive(Debug, Clone)]
+pub struct Actor(pub String);
+
+impl Actor {
+    /// The person running the CLI.
+    pub fn local() -> Actor {
+        let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+        Actor(format!("cli:{user}"))
+    }
+}

@@ -10,7 +10,7 @@
 //! target environment. A unique partial index enforces it, so two processes racing to
 //! refresh the same target cannot both win.
 
-use dataalm_core::{Environment, Operation};
+use dataalm_core::{Environment, Operation, Step, StepStatus};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
@@ -29,7 +29,9 @@ pub enum Error {
     EnvExists(String),
     #[error("no environment named `{0}` (see `dataalm env list`)")]
     UnknownEnv(String),
-    #[error("environment `{env}` has operation {op} in progress: sign it off or roll it back first")]
+    #[error(
+        "environment `{env}` has operation {op} in progress: sign it off or roll it back first"
+    )]
     EnvBusy { env: String, op: String },
     #[error("a refresh of `{target}` is already in progress: operation {op} ({state})")]
     TargetBusy {
@@ -94,7 +96,8 @@ impl Store {
             message,
         };
         std::fs::create_dir_all(home).map_err(|e| open_error(e.to_string()))?;
-        let conn = Connection::open(home.join("control.db")).map_err(|e| open_error(e.to_string()))?;
+        let conn =
+            Connection::open(home.join("control.db")).map_err(|e| open_error(e.to_string()))?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         // WAL lets `status` in another terminal read while a refresh writes progress.
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -254,6 +257,35 @@ impl Store {
         }
     }
 
+    /// Writes a running step's progress, so another process can show it. `table` names
+    /// what is being worked on.
+    pub fn record_progress(
+        &self,
+        op_id: &str,
+        step: Step,
+        bytes: Option<u64>,
+        rows: Option<u64>,
+        table: Option<&str>,
+    ) -> Result<()> {
+        let mut op = self.operation(op_id)?;
+        let Some(record) = op.step_mut(step) else {
+            return Ok(());
+        };
+        if record.status != StepStatus::Running {
+            return Ok(());
+        }
+        if let Some(bytes) = bytes {
+            record.bytes = bytes;
+        }
+        if let Some(rows) = rows {
+            record.rows = rows;
+        }
+        if let Some(table) = table {
+            record.detail = format!("at {table}");
+        }
+        self.save_operation(&op)
+    }
+
     /// Operations, newest first; only those of `target` when given.
     pub fn operations(&self, target: Option<&str>) -> Result<Vec<Operation>> {
         let mut stmt = self.conn.prepare(
@@ -368,14 +400,20 @@ mod tests {
         let second = Operation::new_refresh("prod", "uat", now);
         let err = store.create_operation(&second).unwrap_err();
         assert!(matches!(err, Error::TargetBusy { .. }), "{err}");
-        assert!(matches!(store.remove_env("uat"), Err(Error::EnvBusy { .. })));
+        assert!(matches!(
+            store.remove_env("uat"),
+            Err(Error::EnvBusy { .. })
+        ));
 
         first.state = OpState::SignedOff;
         store.save_operation(&first).unwrap();
         store.create_operation(&second).unwrap();
         let ops = store.operations(Some("uat")).unwrap();
         assert_eq!(ops.len(), 2);
-        assert_eq!(store.operation(&first.id).unwrap().state, OpState::SignedOff);
+        assert_eq!(
+            store.operation(&first.id).unwrap().state,
+            OpState::SignedOff
+        );
     }
 
     #[test]

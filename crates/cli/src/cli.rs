@@ -1,0 +1,302 @@
+//! The command line: every flag, with the help users read.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "dataalm",
+    version,
+    about = "Refresh sandbox environments (UAT, training, test) from production: copy, neutralize, keep each environment's own settings, let the right users in — one safe, resumable, audited operation.",
+    after_help = "Start with `dataalm demo`, which builds a production and a UAT sample and refreshes one from the other.\nEvery command takes --home (or $DATAALM_HOME): where the control plane lives (default ./.dataalm)."
+)]
+pub struct Cli {
+    /// Directory of the control plane (environments, plans, journal, audit log).
+    #[arg(long, global = true, env = "DATAALM_HOME", default_value = ".dataalm")]
+    pub home: PathBuf,
+
+    /// More log output on stderr (-v info, -vv debug). $DATAALM_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Build a production and a UAT sample, refresh UAT from production, reconfigure and
+    /// sign off, then print what happened.
+    Demo(DemoArgs),
+    /// Create the `finance` sample application's database.
+    #[command(subcommand)]
+    Sample(SampleCommand),
+    /// Show application profiles (where an application keeps users, jobs, settings).
+    #[command(subcommand)]
+    Profile(ProfileCommand),
+    /// Add, list, show and remove environments.
+    #[command(subcommand)]
+    Env(EnvCommand),
+    /// Refresh a target environment from a source: every step, up to sign-off.
+    Refresh(RefreshArgs),
+    /// Show an operation's steps (the latest when no id is given).
+    Status(StatusArgs),
+    /// List the operations, newest first.
+    History(HistoryArgs),
+    /// Accept a refreshed environment: the previous database is dropped.
+    Signoff(OpArgs),
+    /// Give back the environment as it was before the refresh.
+    Rollback(OpArgs),
+    /// Continue an interrupted or failed refresh where it stopped.
+    Resume(OpArgs),
+    /// Post a broadcast message to an environment's signed-in users.
+    Message(MessageArgs),
+    /// Set or show an environment's reconfiguration plan.
+    #[command(subcommand)]
+    Plan(PlanCommand),
+    /// Apply an environment's plan now (--dry-run shows the changes only).
+    Reconfigure(ReconfigureArgs),
+    /// List, enable, disable and export an environment's users.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// List batch jobs and set their status.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+    /// Show the audit log: who changed what, where, when, and how it went.
+    Audit(AuditArgs),
+}
+
+#[derive(Args)]
+pub struct DemoArgs {
+    /// Where to put prod.db, uat.db and the control plane.
+    #[arg(long, default_value = "dataalm-demo")]
+    pub dir: PathBuf,
+    /// Size of the production sample (e.g. 20MB, 1GB).
+    #[arg(long, default_value = "20MB")]
+    pub size: String,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand)]
+pub enum SampleCommand {
+    /// Write the finance sample into a new database.
+    Create(SampleCreateArgs),
+}
+
+#[derive(Args)]
+pub struct SampleCreateArgs {
+    /// The SQLite file to create.
+    #[arg(long)]
+    pub sqlite: PathBuf,
+    /// Which environment's settings to give it: production or uat.
+    #[arg(long, default_value = "production")]
+    pub role: String,
+    /// Approximate size (e.g. 50MB, 2GB).
+    #[arg(long, default_value = "50MB")]
+    pub size: String,
+    /// Same seed, same data.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+#[derive(Subcommand)]
+pub enum ProfileCommand {
+    /// Print a profile as TOML (copy `finance` to start your own).
+    Show { name: String },
+    /// List the built-in profiles.
+    List,
+}
+
+#[derive(Subcommand)]
+pub enum EnvCommand {
+    /// Register an environment.
+    Add(EnvAddArgs),
+    /// List environments.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one environment.
+    Show {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Forget an environment (its database is left alone).
+    Remove { name: String },
+}
+
+#[derive(Args)]
+pub struct EnvAddArgs {
+    pub name: String,
+    /// production, sandbox or dev. Production is never a refresh target.
+    #[arg(long)]
+    pub kind: String,
+    /// The environment's SQLite database file.
+    #[arg(
+        long,
+        conflicts_with = "postgres",
+        required_unless_present = "postgres"
+    )]
+    pub sqlite: Option<PathBuf>,
+    /// The environment's PostgreSQL URL.
+    #[arg(long)]
+    pub postgres: Option<String>,
+    /// The application profile: finance, none, or a TOML file.
+    #[arg(long, default_value = "finance")]
+    pub profile: String,
+    /// The application's base URL (https://uat.example.com).
+    #[arg(long)]
+    pub url: Option<String>,
+}
+
+#[derive(Args)]
+pub struct RefreshArgs {
+    /// The environment to copy (usually production). It is only read.
+    #[arg(long)]
+    pub from: String,
+    /// The environment to replace. Never a production environment.
+    #[arg(long)]
+    pub to: String,
+    /// Do not ask for confirmation.
+    #[arg(long, short)]
+    pub yes: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct StatusArgs {
+    /// Operation id; the latest when omitted.
+    pub op: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct HistoryArgs {
+    /// Only operations on this environment.
+    #[arg(long)]
+    pub env: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct OpArgs {
+    /// Operation id (see `dataalm history`).
+    pub op: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct MessageArgs {
+    #[arg(long)]
+    pub env: String,
+    /// Start of the message's validity: RFC 3339, `YYYY-MM-DD HH:MM` (UTC), `now`, `now+1h`.
+    #[arg(long)]
+    pub from: String,
+    /// End of the message's validity, after --from.
+    #[arg(long)]
+    pub to: String,
+    #[arg(
+        long,
+        default_value = "This environment will be unavailable for maintenance."
+    )]
+    pub text: String,
+}
+
+#[derive(Subcommand)]
+pub enum PlanCommand {
+    /// Check a plan file against the environment and store it.
+    Set { env: String, file: PathBuf },
+    /// Print the environment's plan.
+    Show { env: String },
+}
+
+#[derive(Args)]
+pub struct ReconfigureArgs {
+    pub env: String,
+    /// Show what would change, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand)]
+pub enum UsersCommand {
+    /// List users.
+    List {
+        #[arg(long)]
+        env: String,
+        #[arg(long, conflicts_with = "disabled")]
+        enabled: bool,
+        #[arg(long)]
+        disabled: bool,
+        /// Only users whose id, name or e-mail contains this.
+        #[arg(long)]
+        search: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Enable users by id or e-mail, or from a CSV/XLSX file. All or nothing.
+    Enable(UsersChangeArgs),
+    /// Disable users by id or e-mail, or from a CSV/XLSX file. All or nothing.
+    Disable(UsersChangeArgs),
+    /// Write the users to a spreadsheet (edit it, then `users enable --file`).
+    Export {
+        #[arg(long)]
+        env: String,
+        #[arg(long)]
+        xlsx: PathBuf,
+    },
+}
+
+#[derive(Args)]
+pub struct UsersChangeArgs {
+    #[arg(long)]
+    pub env: String,
+    /// A .csv or .xlsx file with a column of ids or e-mails.
+    #[arg(long)]
+    pub file: Option<PathBuf>,
+    /// User ids or e-mails.
+    pub users: Vec<String>,
+}
+
+#[derive(Subcommand)]
+pub enum JobsCommand {
+    /// List batch jobs.
+    List {
+        #[arg(long)]
+        env: String,
+        /// Only jobs with this status (withhold, waiting, executing, error, ended...).
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set the status of jobs: every withheld one, or those listed.
+    SetStatus {
+        #[arg(long)]
+        env: String,
+        #[arg(long)]
+        status: String,
+        #[arg(long, conflicts_with = "ids", required_unless_present = "ids")]
+        all_withheld: bool,
+        /// Job ids.
+        ids: Vec<String>,
+    },
+}
+
+#[derive(Args)]
+pub struct AuditArgs {
+    /// How many entries, newest first.
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,149 @@
+//! `dataalm env ...`: register environments.
+
+use crate::cli::{EnvAddArgs, EnvCommand};
+use crate::output;
+use anyhow::{Context, Result, bail};
+use dataalm_core::env::check_env_name;
+use dataalm_core::{EnvKind, Environment, Location, Profile};
+use dataalm_store::Store;
+use serde_json::json;
+
+pub fn run(store: &Store, cmd: EnvCommand) -> Result<()> {
+    match cmd {
+        EnvCommand::Add(args) => add(store, args),
+        EnvCommand::List { json } => list(store, json),
+        EnvCommand::Show { name, json } => show(store, &name, json),
+        EnvCommand::Remove { name } => {
+            store.remove_env(&name)?;
+            store.audit(
+                &dataalm_ops::Actor::local().0,
+                "env remove",
+                Some(&name),
+                "ok",
+            )?;
+            println!("removed environment `{name}` (its database is untouched)");
+            Ok(())
+        }
+    }
+}
+
+fn add(store: &Store, args: EnvAddArgs) -> Result<()> {
+    check_env_name(&args.name).map_err(anyhow::Error::msg)?;
+    let kind: EnvKind = args.kind.parse().map_err(anyhow::Error::msg)?;
+    let location = match (args.sqlite, args.postgres) {
+        (Some(path), None) => {
+            let path =
+                std::path::absolute(&path).with_context(|| format!("path {}", path.display()))?;
+            Location::Sqlite(path)
+        }
+        (None, Some(url)) => Location::Postgres(url),
+        _ => bail!("give exactly one of --sqlite PATH or --postgres URL"),
+    };
+    // A profile that does not parse is refused now rather than at the first refresh.
+    Profile::resolve(&args.profile)?;
+    let profile = if Profile::builtin(&args.profile).is_some() {
+        args.profile
+    } else {
+        std::path::absolute(&args.profile)?.display().to_string()
+    };
+    let env = Environment {
+        name: args.name,
+        kind,
+        location,
+        profile,
+        url: args.url,
+    };
+    store.add_env(&env)?;
+    store.audit(
+        &dataalm_ops::Actor::local().0,
+        "env add",
+        Some(&env.name),
+        "ok",
+    )?;
+    println!(
+        "added {} environment `{}` ({} at {}, profile {})",
+        env.kind,
+        env.name,
+        env.location.engine_name(),
+        env.location.redacted(),
+        env.profile
+    );
+    Ok(())
+}
+
+/// An environment as shown: the location redacted, never a password.
+fn shown(env: &Environment) -> serde_json::Value {
+    json!({
+        "name": env.name,
+        "kind": env.kind,
+        "engine": env.location.engine_name(),
+        "location": env.location.redacted(),
+        "profile": env.profile,
+        "url": env.url,
+    })
+}
+
+fn list(store: &Store, json: bool) -> Result<()> {
+    let envs = store.envs()?;
+    if json {
+        return output::json(&envs.iter().map(shown).collect::<Vec<_>>());
+    }
+    let rows: Vec<Vec<String>> = envs
+        .iter()
+        .map(|e| {
+            let last = store
+                .operations(Some(&e.name))
+                .ok()
+                .and_then(|ops| ops.into_iter().next())
+                .map(|op| format!("{} {}", op.id, dataalm_ops::refresh::display_state(&op)))
+                .unwrap_or_else(|| "-".into());
+            vec![
+                e.name.clone(),
+                e.kind.to_string(),
+                e.location.engine_name().to_owned(),
+                e.profile.clone(),
+                e.location.redacted(),
+                last,
+            ]
+        })
+        .collect();
+    output::table(
+        &[
+            "name",
+            "kind",
+            "engine",
+            "profile",
+            "location",
+            "last refresh",
+        ],
+        &rows,
+    );
+    Ok(())
+}
+
+fn show(store: &Store, name: &str, json: bool) -> Result<()> {
+    let env = store.env(name)?;
+    let plan = store.plan(name)?;
+    if json {
+        let mut value = shown(&env);
+        value["plan"] = json!(plan.is_some());
+        return output::json(&value);
+    }
+    println!("name:     {}", env.name);
+    println!("kind:     {}", env.kind);
+    println!("engine:   {}", env.location.engine_name());
+    println!("location: {}", env.location.redacted());
+    println!("profile:  {}", env.profile);
+    if let Some(url) = &env.url {
+        println!("url:      {url}");
+    }
+    println!(
+        "plan:     {}",
+        if plan.is_some() {
+            "set (dataalm plan show)"
+        } else {
+            "none"
+        }
+    );
+    Ok(())
+}

@@ -1,0 +1,176 @@
+//! On-demand actions on one environment: users, batch jobs, broadcast messages, plans
+//! and reconfiguration. Every change is audited; a change is refused while a refresh is
+//! copying over the environment (its database is about to be replaced).
+
+use crate::{Actor, EnvDb, Error, Result};
+use dataalm_app::jobs::{Job, JobsChanged, JobsToSet};
+use dataalm_app::users::{User, UserFilter, UsersChanged};
+use dataalm_core::plan::Change;
+use dataalm_core::{OpState, Plan, Value};
+use dataalm_store::Store;
+use time::OffsetDateTime;
+
+/// Opens an environment for reading.
+fn read(store: &Store, env: &str) -> Result<EnvDb> {
+    EnvDb::open(&store.env(env)?, true)
+}
+
+/// Opens an environment for a change, refused while a refresh runs on it.
+fn write(store: &Store, env: &str) -> Result<EnvDb> {
+    let environment = store.env(env)?;
+    if let Some(op) = store.active_operation(env)?
+        && op.state == OpState::Running
+    {
+        return Err(Error::Busy {
+            env: env.to_owned(),
+            op: op.id,
+        });
+    }
+    EnvDb::open(&environment, false)
+}
+
+/// Records a change in the audit log, with its outcome, and passes the outcome on.
+fn audited<T>(
+    store: &Store,
+    actor: &Actor,
+    action: &str,
+    env: &str,
+    result: Result<T>,
+) -> Result<T> {
+    let outcome = match &result {
+        Ok(_) => "ok".to_owned(),
+        Err(error) => format!("refused: {error}"),
+    };
+    store.audit(&actor.0, action, Some(env), &outcome)?;
+    result
+}
+
+pub fn list_users(store: &Store, env: &str, filter: &UserFilter) -> Result<Vec<User>> {
+    let mut target = read(store, env)?;
+    let profile = target.profile.clone();
+    Ok(dataalm_app::users::list(target.db(), &profile, filter)?)
+}
+
+/// Enables or disables users by id or e-mail: all of them, or none when any is unknown.
+pub fn set_users_enabled(
+    store: &Store,
+    actor: &Actor,
+    env: &str,
+    ids_or_emails: &[String],
+    enabled: bool,
+) -> Result<UsersChanged> {
+    let action = if enabled {
+        "users enable"
+    } else {
+        "users disable"
+    };
+    let result = write(store, env).and_then(|mut target| {
+        let profile = target.profile.clone();
+        Ok(dataalm_app::users::set_enabled(
+            target.db(),
+            &profile,
+            ids_or_emails,
+            enabled,
+        )?)
+    });
+    audited(store, actor, action, env, result)
+}
+
+pub fn list_jobs(store: &Store, env: &str, status: Option<&str>) -> Result<Vec<Job>> {
+    let mut target = read(store, env)?;
+    let profile = target.profile.clone();
+    Ok(dataalm_app::jobs::list(target.db(), &profile, status)?)
+}
+
+pub fn set_jobs_status(
+    store: &Store,
+    actor: &Actor,
+    env: &str,
+    status: &str,
+    jobs: JobsToSet,
+) -> Result<JobsChanged> {
+    let result = write(store, env).and_then(|mut target| {
+        let profile = target.profile.clone();
+        Ok(dataalm_app::jobs::set_status(
+            target.db(),
+            &profile,
+            status,
+            &jobs,
+        )?)
+    });
+    audited(
+        store,
+        actor,
+        &format!("jobs set-status {status}"),
+        env,
+        result,
+    )
+}
+
+/// Posts a broadcast message to the environment's signed-in users; returns its id.
+pub fn post_message(
+    store: &Store,
+    actor: &Actor,
+    env: &str,
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+    text: &str,
+) -> Result<Value> {
+    let result = write(store, env).and_then(|mut target| {
+        let profile = target.profile.clone();
+        Ok(dataalm_app::broadcast::add(
+            target.db(),
+            &profile,
+            from,
+            to,
+            text,
+            &actor.0,
+        )?)
+    });
+    audited(store, actor, "message", env, result)
+}
+
+/// Checks a plan against the environment (unknown users, batch groups, parameters...)
+/// and stores it.
+pub fn set_plan(store: &Store, actor: &Actor, env: &str, text: &str) -> Result<Plan> {
+    let result = (|| {
+        let plan = Plan::parse(text, &format!("for `{env}`"))?;
+        let mut target = read(store, env)?;
+        let profile = target.profile.clone();
+        dataalm_app::reconfigure::diff(target.db(), &profile, &plan)?;
+        store.set_plan(env, text)?;
+        Ok(plan)
+    })();
+    audited(store, actor, "plan set", env, result)
+}
+
+pub fn plan(store: &Store, env: &str) -> Result<Option<Plan>> {
+    store
+        .plan(env)?
+        .map(|text| Plan::parse(&text, &format!("of `{env}`")).map_err(Error::from))
+        .transpose()
+}
+
+/// Applies the environment's plan, or with `dry_run` only says what it would change.
+/// Applying twice changes nothing the second time.
+pub fn reconfigure(store: &Store, actor: &Actor, env: &str, dry_run: bool) -> Result<Vec<Change>> {
+    let plan = plan(store, env)?.unwrap_or_default();
+    if dry_run {
+        let mut target = read(store, env)?;
+        let profile = target.profile.clone();
+        return Ok(dataalm_app::reconfigure::diff(
+            target.db(),
+            &profile,
+            &plan,
+        )?);
+    }
+    let result = write(store, env).and_then(|mut target| {
+        let profile = target.profile.clone();
+        Ok(dataalm_app::reconfigure::apply(
+            target.db(),
+            &profile,
+            &plan,
+        )?)
+    });
+    audited(store, actor, "reconfigure", env, result)
+}

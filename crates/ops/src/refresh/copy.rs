@@ -1,0 +1,32 @@
+//! Step 4, CopyToStaging: a consistent copy of the source into a staging database
+//! beside the target, while both stay online. The engine does the work; the source is
+//! only read.
+
+use super::validate::human_bytes;
+use super::{Ends, Outcome};
+use crate::Result;
+use dataalm_core::Operation;
+use dataalm_core::progress::Progress;
+
+pub(crate) fn run(ends: &Ends, op: &mut Operation, progress: &dyn Progress) -> Result<Outcome> {
+    let engine = dataalm_engine::engine_for(&ends.target.location)?;
+    let staging = engine.staging_location(&ends.target.location, &op.id);
+    // Journal where the copy goes before making it, so a rollback finds it.
+    op.data.staging = Some(staging.clone());
+    op.data.previous = Some(engine.previous_location(&ends.target.location, &op.id));
+    let started = std::time::Instant::now();
+    let stats = engine.copy(&ends.source.location, &staging, progress)?;
+    let secs = started.elapsed().as_secs_f64().max(0.001);
+    let rows: u64 = stats.tables.iter().map(|(_, n)| n).sum();
+    Ok(Outcome {
+        detail: format!(
+            "{} in {} tables, {:.0} MB/s ({})",
+            human_bytes(stats.bytes),
+            stats.tables.len(),
+            stats.bytes as f64 / 1e6 / secs,
+            stats.method
+        ),
+        rows,
+        bytes: stats.bytes,
+    })
+}

@@ -1,0 +1,137 @@
+//! Writing steps to the journal, and progress that reaches it.
+//!
+//! The journal is written before and after every step. While a step runs, progress is
+//! also written (at most a few times a second) so `dataalm status` in another terminal
+//! sees bytes, rows and rate.
+
+use super::Outcome;
+use crate::Result;
+use dataalm_core::progress::Progress;
+use dataalm_core::{OpState, Operation, Step, StepStatus, when};
+use dataalm_store::Store;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use time::OffsetDateTime;
+
+pub(crate) fn begin(store: &Store, op: &mut Operation, step: Step) -> Result<()> {
+    let now = when::now();
+    if let Some(record) = op.step_mut(step) {
+        record.status = StepStatus::Running;
+        record.started_at = Some(now);
+        record.ended_at = None;
+        record.error = None;
+    }
+    op.updated_at = now;
+    store.save_operation(op)?;
+    Ok(())
+}
+
+pub(crate) fn end(store: &Store, op: &mut Operation, step: Step, outcome: Outcome) -> Result<()> {
+    let started = op
+        .step(step)
+        .and_then(|r| r.started_at)
+        .unwrap_or_else(when::now);
+    record_done(op, step, started, outcome);
+    store.save_operation(op)?;
+    Ok(())
+}
+
+/// Marks a step done in memory (Validate is recorded before the operation is stored).
+pub(crate) fn record_done(
+    op: &mut Operation,
+    step: Step,
+    started: OffsetDateTime,
+    outcome: Outcome,
+) {
+    let now = when::now();
+    if let Some(record) = op.step_mut(step) {
+        record.status = StepStatus::Done;
+        record.started_at = Some(started);
+        record.ended_at = Some(now);
+        record.detail = outcome.detail;
+        record.rows = outcome.rows;
+        record.bytes = outcome.bytes;
+        record.error = None;
+    }
+    op.updated_at = now;
+}
+
+pub(crate) fn fail(store: &Store, op: &mut Operation, step: Step, message: &str) -> Result<()> {
+    let now = when::now();
+    if let Some(record) = op.step_mut(step) {
+        record.status = StepStatus::Failed;
+        record.ended_at = Some(now);
+        record.error = Some(message.to_owned());
+    }
+    op.state = OpState::Failed;
+    op.error = Some(format!("{step}: {message}"));
+    op.updated_at = now;
+    store.save_operation(op)?;
+    Ok(())
+}
+
+/// Passes progress on to the caller's display and, throttled, to the journal.
+pub(crate) struct Journaled<'a> {
+    inner: &'a dyn Progress,
+    home: PathBuf,
+    op_id: String,
+    step: Step,
+    state: Mutex<JournalState>,
+}
+
+struct JournalState {
+    store: Option<Store>,
+    last_write: Option<Instant>,
+}
+
+const WRITE_EVERY: Duration = Duration::from_millis(250);
+
+impl<'a> Journaled<'a> {
+    pub(crate) fn new(home: &Path, op_id: &str, step: Step, inner: &'a dyn Progress) -> Self {
+        Journaled {
+            inner,
+            home: home.to_owned(),
+            op_id: op_id.to_owned(),
+            step,
+            state: Mutex::new(JournalState {
+                store: None,
+                last_write: None,
+            }),
+        }
+    }
+
+    fn record(&self, bytes: Option<u64>, rows: Option<u64>, table: Option<&str>) {
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        if state.last_write.is_some_and(|t| t.elapsed() < WRITE_EVERY) {
+            return;
+        }
+        state.last_write = Some(Instant::now());
+        if state.store.is_none() {
+            state.store = Store::open(&self.home).ok();
+        }
+        if let Some(store) = &state.store {
+            // Progress is best effort: a failed write must not stop the copy.
+            let _ = store.record_progress(&self.op_id, self.step, bytes, rows, table);
+        }
+    }
+}
+
+impl Progress for Journaled<'_> {
+    fn step_started(&self, step: Step) {
+        self.inner.step_started(step);
+    }
+    fn step_done(&self, step: Step, detail: &str) {
+        self.inner.step_done(step, detail);
+    }
+    fn copied(&self, bytes: u64, total: u64, table: Option<&str>) {
+        self.inner.copied(bytes, total, table);
+        self.record(Some(bytes), None, table);
+    }
+    fn table_rows(&self, table: &str, rows: u64) {
+        self.inner.table_rows(table, rows);
+        self.record(None, Some(rows), Some(table));
+    }
+}

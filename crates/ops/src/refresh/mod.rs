@@ -1,0 +1,207 @@
+//! The refresh driver: runs the steps of a refresh in order, journaling each one.
+//!
+//! ```text
+//! Validate -> Announce -> CaptureTarget -> CopyToStaging -> Neutralize -> RestoreTarget
+//!          -> Cutover -> Reconfigure -> AwaitSignOff -> sign_off | rollback
+//! ```
+//!
+//! Each step has its own module. Before a step runs, the journal records it as running;
+//! after, as done with what it did. A crash anywhere leaves the journal pointing at the
+//! step to run again, and every step is safe to run again: [`resume`] simply continues
+//! the loop. Until Cutover the target is untouched (but for the announcement, which
+//! rollback removes); Cutover swaps it atomically; after it, the previous target is kept
+//! until sign-off so [`rollback`] can swap it back.
+
+mod announce;
+mod capture;
+mod copy;
+mod cutover;
+mod journal;
+mod neutralize;
+mod reconfigure;
+mod restore;
+mod signoff;
+pub mod validate;
+
+use crate::failpoint::{self, When};
+use crate::{Actor, Error, Result};
+use dataalm_core::progress::Progress;
+use dataalm_core::{Environment, OpState, Operation, Step, when};
+use dataalm_store::Store;
+
+pub use signoff::{rollback, sign_off};
+
+/// What a refresh needs from its caller.
+pub struct Context<'a> {
+    pub store: &'a Store,
+    pub progress: &'a dyn Progress,
+    pub actor: &'a Actor,
+}
+
+/// The two environments of a refresh.
+pub(crate) struct Ends {
+    pub source: Environment,
+    pub target: Environment,
+}
+
+/// What a step did, for the journal.
+#[derive(Debug, Default)]
+pub(crate) struct Outcome {
+    pub detail: String,
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+impl Outcome {
+    fn said(detail: impl Into<String>) -> Outcome {
+        Outcome {
+            detail: detail.into(),
+            ..Outcome::default()
+        }
+    }
+}
+
+/// Starts a refresh of `target` from `source` and runs it up to AwaitSignOff.
+///
+/// Everything Validate checks is checked before the operation is recorded: bad input
+/// is refused with nothing changed, not even the journal.
+pub fn start(ctx: &Context, source: &str, target: &str) -> Result<Operation> {
+    let started = when::now();
+    let checked = validate::preflight(ctx.store, source, target)?;
+    let mut op = Operation::new_refresh(source, target, started);
+    op.pid = Some(std::process::id());
+    op.data.source_bytes = Some(checked.source_bytes);
+    journal::record_done(&mut op, Step::Validate, started, checked.outcome);
+    ctx.store.create_operation(&op)?;
+    audit(ctx, "refresh started", &op, &format!("operation {}", op.id));
+    run(ctx, op)
+}
+
+/// Continues an interrupted or failed refresh from the step where it stopped.
+pub fn resume(ctx: &Context, op_id: &str) -> Result<Operation> {
+    let mut op = ctx.store.operation(op_id)?;
+    ensure_not_running_elsewhere(&op)?;
+    match op.state {
+        OpState::SignedOff | OpState::RolledBack => {
+            return Err(Error::Finished {
+                op: op.id,
+                state: op.state.to_string(),
+            });
+        }
+        OpState::AwaitingSignOff => return Ok(op),
+        OpState::Running | OpState::Failed => {}
+    }
+    if !op.cut_over() {
+        // The world may have changed while the operation was stopped.
+        validate::preflight(ctx.store, &op.source, &op.target)?;
+    }
+    op.state = OpState::Running;
+    op.pid = Some(std::process::id());
+    op.error = None;
+    ctx.store.save_operation(&op)?;
+    audit(ctx, "refresh resumed", &op, "resuming");
+    run(ctx, op)
+}
+
+fn run(ctx: &Context, mut op: Operation) -> Result<Operation> {
+    let ends = Ends {
+        source: ctx.store.env(&op.source)?,
+        target: ctx.store.env(&op.target)?,
+    };
+    while let Some(step) = op.next_step() {
+        failpoint::check(step, When::Before);
+        journal::begin(ctx.store, &mut op, step)?;
+        ctx.progress.step_started(step);
+        let progress = journal::Journaled::new(ctx.store.home(), &op.id, step, ctx.progress);
+        match run_step(step, ctx, &progress, &ends, &mut op) {
+            Ok(outcome) => {
+                ctx.progress.step_done(step, &outcome.detail);
+                journal::end(ctx.store, &mut op, step, outcome)?;
+                failpoint::check(step, When::After);
+            }
+            Err(error) => {
+                let message = error.to_string();
+                journal::fail(ctx.store, &mut op, step, &message)?;
+                audit(ctx, "refresh failed", &op, &message);
+                return Err(Error::StepFailed {
+                    step: step.to_string(),
+                    message,
+                });
+            }
+        }
+    }
+    audit(ctx, "refresh awaiting sign-off", &op, "ok");
+    Ok(op)
+}
+
+fn run_step(
+    step: Step,
+    ctx: &Context,
+    progress: &dyn Progress,
+    ends: &Ends,
+    op: &mut Operation,
+) -> Result<Outcome> {
+    match step {
+        Step::Validate => validate::run(ctx.store, op).map(|c| c.outcome),
+        Step::Announce => announce::run(ends, op),
+        Step::CaptureTarget => capture::run(ends, op),
+        Step::CopyToStaging => copy::run(ends, op, progress),
+        Step::Neutralize => neutralize::run(ends, op),
+        Step::RestoreTarget => restore::run(ends, op),
+        Step::Cutover => cutover::run(ends, op),
+        Step::Reconfigure => reconfigure::run(ctx.store, ends, op),
+        Step::AwaitSignOff => signoff::await_sign_off(op),
+    }
+}
+
+/// Refuses to touch an operation that a live process is running.
+pub(crate) fn ensure_not_running_elsewhere(op: &Operation) -> Result<()> {
+    if op.state != OpState::Running {
+        return Ok(());
+    }
+    match op.pid {
+        Some(pid) if pid != std::process::id() && process_alive(pid) => Err(Error::StillRunning {
+            op: op.id.clone(),
+            pid,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Whether a process with this id exists on this machine.
+pub fn process_alive(pid: u32) -> bool {
+    std::path::Path::new("/proc").join(pid.to_string()).exists()
+}
+
+/// The state to show: a `running` operation whose process is gone was interrupted.
+pub fn display_state(op: &Operation) -> String {
+    match (op.state, op.pid) {
+        (OpState::Running, Some(pid)) if !process_alive(pid) => {
+            "interrupted (resume or roll back)".to_owned()
+        }
+        (state, _) => state.to_string(),
+    }
+}
+
+pub(crate) fn audit(ctx: &Context, action: &str, op: &Operation, result: &str) {
+    // The audit log must not turn a refresh that worked into one that failed.
+    if let Err(error) = ctx
+        .store
+        .audit(&ctx.actor.0, action, Some(&op.target), result)
+    {
+        tracing::warn!(%error, "could not write the audit log");
+    }
+}
+
+/// The staging copy, opened with the target's profile.
+pub(crate) fn staging_db(ends: &Ends, op: &Operation) -> Result<crate::EnvDb> {
+    let Some(staging) = &op.data.staging else {
+        return Err(Error::StepFailed {
+            step: "staging".into(),
+            message: "the journal has no staging copy; roll back and start again".into(),
+        });
+    };
+    let mut env = ends.target.clone();
+    env.location = staging.clone();
+    crate::EnvDb::open(&env, false)
+}

@@ -1,0 +1,69 @@
+//! Step 9, AwaitSignOff, and the two ways an operation ends: sign-off (drop the previous
+//! target) or rollback (swap the previous target back, remove the announcement).
+
+use super::{Context, Outcome, audit, ensure_not_running_elsewhere};
+use crate::{EnvDb, Error, Result};
+use dataalm_core::{OpState, Operation, when};
+
+pub(crate) fn await_sign_off(op: &mut Operation) -> Result<Outcome> {
+    op.state = OpState::AwaitingSignOff;
+    op.pid = None;
+    Ok(Outcome::said(format!(
+        "open for use; `dataalm signoff {0}` keeps it, `dataalm rollback {0}` restores the previous one",
+        op.id
+    )))
+}
+
+/// Accepts the refreshed target: the previous database is dropped and the target freed.
+pub fn sign_off(ctx: &Context, op_id: &str) -> Result<Operation> {
+    let mut op = ctx.store.operation(op_id)?;
+    if op.state != OpState::AwaitingSignOff {
+        return Err(Error::NotAwaitingSignOff {
+            op: op.id,
+            state: op.state.to_string(),
+        });
+    }
+    let target = ctx.store.env(&op.target)?;
+    let engine = dataalm_engine::engine_for(&target.location)?;
+    if let Some(previous) = &op.data.previous {
+        engine.drop_database(previous)?;
+    }
+    op.state = OpState::SignedOff;
+    op.updated_at = when::now();
+    ctx.store.save_operation(&op)?;
+    audit(ctx, "signed off", &op, "previous database dropped");
+    Ok(op)
+}
+
+/// Gives back the target as it was before the refresh, whatever step the operation
+/// reached: the previous database swapped back if the cutover happened, the staging copy
+/// dropped, the announcement removed.
+pub fn rollback(ctx: &Context, op_id: &str) -> Result<Operation> {
+    let mut op = ctx.store.operation(op_id)?;
+    ensure_not_running_elsewhere(&op)?;
+    if matches!(op.state, OpState::SignedOff | OpState::RolledBack) {
+        return Err(Error::Finished {
+            op: op.id,
+            state: op.state.to_string(),
+        });
+    }
+    let target = ctx.store.env(&op.target)?;
+    let engine = dataalm_engine::engine_for(&target.location)?;
+    if let Some(previous) = &op.data.previous {
+        engine.swap_back(&target.location, previous)?;
+    }
+    if let Some(staging) = &op.data.staging {
+        engine.drop_database(staging)?;
+    }
+    if let Some(id) = op.data.announcement_id.clone() {
+        let mut db = EnvDb::open(&target, false)?;
+        let profile = db.profile.clone();
+        dataalm_app::broadcast::remove(db.db(), &profile, &id)?;
+    }
+    op.state = OpState::RolledBack;
+    op.pid = None;
+    op.updated_at = when::now();
+    ctx.store.save_operation(&op)?;
+    audit(ctx, "rolled back", &op, "previous target restored");
+    Ok(op)
+}

@@ -1,0 +1,87 @@
+//! Step 1, Validate: both ends reachable, target not production, profile matching both
+//! databases, a plan that parses, room for the staging copy.
+//!
+//! A busy target is refused by the control plane when the operation is recorded (an
+//! index allows one active operation per target), which no race can get around.
+
+use super::Outcome;
+use crate::{EnvDb, Error, Result};
+use dataalm_core::{EnvKind, Operation, Plan};
+use dataalm_store::Store;
+
+/// What validation found out.
+pub struct Checked {
+    pub source_bytes: u64,
+    pub(crate) outcome: Outcome,
+}
+
+/// Checks that `target` may be refreshed from `source`. Changes nothing.
+pub fn preflight(store: &Store, source: &str, target: &str) -> Result<Checked> {
+    let source_env = store.env(source)?;
+    let target_env = store.env(target)?;
+    if target_env.kind == EnvKind::Production {
+        return Err(Error::ProductionTarget(target_env.name));
+    }
+    if source_env.name == target_env.name || source_env.location == target_env.location {
+        return Err(Error::SameEnvironment(target_env.name));
+    }
+    if source_env.location.engine_name() != target_env.location.engine_name() {
+        return Err(Error::EngineMismatch {
+            source_env: source_env.name,
+            source_engine: source_env.location.engine_name().into(),
+            target: target_env.name,
+            target_engine: target_env.location.engine_name().into(),
+        });
+    }
+    let engine = dataalm_engine::engine_for(&target_env.location)?;
+    let source_info = engine.probe(&source_env.location)?;
+    engine.probe(&target_env.location)?;
+
+    // The copy gets the target's profile applied, so it must fit both databases.
+    let mut source_db = EnvDb::open(&source_env, true)?;
+    let mut target_db = EnvDb::open(&target_env, false)?;
+    let source_schema = source_db.db().schema()?;
+    let target_schema = target_db.db().schema()?;
+    target_db.profile.validate(&source_schema)?;
+    target_db.profile.validate(&target_schema)?;
+    // The source must not stay open: closing a descriptor drops SQLite's locks on it.
+    drop(source_db);
+    if let Some(text) = store.plan(target)? {
+        Plan::parse(&text, &format!("of environment `{target}`"))?;
+    }
+    engine.check_space(&target_env.location, source_info.size_bytes)?;
+
+    Ok(Checked {
+        source_bytes: source_info.size_bytes,
+        outcome: Outcome::said(format!(
+            "{} ({}, {}) -> {} ({}); profile `{}` matches both",
+            source_env.name,
+            source_env.location.engine_name(),
+            human_bytes(source_info.size_bytes),
+            target_env.name,
+            target_env.kind,
+            target_db.profile.name
+        )),
+    })
+}
+
+/// Validate as a journaled step (only reached if an operation was recorded without it).
+pub(crate) fn run(store: &Store, op: &Operation) -> Result<Checked> {
+    preflight(store, &op.source, &op.target)
+}
+
+/// `1.2 GB`, `340 MB`, `12 kB`.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
