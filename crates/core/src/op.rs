@@ -111,6 +111,7 @@ pub enum OpState {
     Running,
     /// Stopped by an error or a crash: `resume` or `rollback` it.
     Failed,
+    #[serde(rename = "awaiting_signoff")]
     AwaitingSignOff,
     SignedOff,
     RolledBack,

@@ -1,0 +1,327 @@
+//! The `dataalm` binary end to end on SQLite: a refresh, bad input refused with nothing
+//! changed, and a crash at every step boundary resumed or rolled back.
+
+use assert_cmd::Command;
+use dataalm_core::Step;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+struct Home {
+    dir: tempfile::TempDir,
+}
+
+impl Home {
+    /// A home with `prod` and `uat` finance samples registered and the demo plan set.
+    fn new() -> Home {
+        let home = Home {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        home.ok(&[
+            "sample",
+            "create",
+            "--sqlite",
+            home.path("prod.db").to_str().unwrap(),
+            "--role",
+            "production",
+            "--size",
+            "3MB",
+        ]);
+        home.ok(&[
+            "sample",
+            "create",
+            "--sqlite",
+            home.path("uat.db").to_str().unwrap(),
+            "--role",
+            "uat",
+            "--size",
+            "2MB",
+            "--seed",
+            "2",
+        ]);
+        home.ok(&[
+            "env",
+            "add",
+            "prod",
+            "--kind",
+            "production",
+            "--sqlite",
+            home.path("prod.db").to_str().unwrap(),
+        ]);
+        home.ok(&[
+            "env",
+            "add",
+            "uat",
+            "--kind",
+            "sandbox",
+            "--sqlite",
+            home.path("uat.db").to_str().unwrap(),
+        ]);
+        std::fs::write(
+            home.path("plan.toml"),
+            dataalm_finance::demo_plan().to_toml(),
+        )
+        .unwrap();
+        home.ok(&[
+            "plan",
+            "set",
+            "uat",
+            home.path("plan.toml").to_str().unwrap(),
+        ]);
+        home
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::cargo_bin("dataalm").unwrap();
+        cmd.env("DATAALM_HOME", self.path("home"))
+            .env_remove("DATAALM_FAILPOINT")
+            .args(args);
+        cmd
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.cmd(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.cmd(args).output().unwrap();
+        assert!(!out.status.success(), "{args:?} should have failed");
+        String::from_utf8(out.stderr).unwrap()
+    }
+
+    fn latest_op(&self) -> serde_json::Value {
+        let ops: serde_json::Value = serde_json::from_str(&self.ok(&["status", "--json"])).unwrap();
+        ops[0].clone()
+    }
+}
+
+/// Every row of every table, in order: equal content, whatever the file's pages.
+fn content(path: &Path) -> String {
+    let conn =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let mut tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    tables.sort();
+    let mut hash = Sha256::new();
+    for t in tables {
+        let mut stmt = conn
+            .prepare(&format!("SELECT * FROM \"{t}\" ORDER BY 1, 2"))
+            .unwrap();
+        let width = stmt.column_count();
+        let mut rows = stmt.query([]).unwrap();
+        while let Some(row) = rows.next().unwrap() {
+            for i in 0..width {
+                hash.update(format!("{:?}|", row.get_ref(i).unwrap()).as_bytes());
+            }
+        }
+    }
+    hex::encode(hash.finalize())
+}
+
+fn file_sha(path: &Path) -> String {
+    hex::encode(Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+fn enabled_users(home: &Home) -> usize {
+    let users: serde_json::Value =
+        serde_json::from_str(&home.ok(&["users", "list", "--env", "uat", "--enabled", "--json"]))
+            .unwrap();
+    users.as_array().unwrap().len()
+}
+
+#[test]
+fn refresh_signoff_and_the_source_is_never_written() {
+    let home = Home::new();
+    let source_before = file_sha(&home.path("prod.db"));
+    home.ok(&["refresh", "--from", "prod", "--to", "uat", "--yes"]);
+    assert_eq!(file_sha(&home.path("prod.db")), source_before);
+    let op = home.latest_op();
+    assert_eq!(op["state"], "awaiting_signoff");
+    assert!(
+        op["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["status"] == "done")
+    );
+    // keep list (3) + the plan's five users
+    assert_eq!(enabled_users(&home), 8);
+    let withheld: serde_json::Value = serde_json::from_str(&home.ok(&[
+        "jobs", "list", "--env", "uat", "--status", "withhold", "--json",
+    ]))
+    .unwrap();
+    assert_eq!(
+        withheld.as_array().unwrap().len(),
+        0,
+        "the plan puts withheld jobs back to waiting"
+    );
+    assert!(home.ok(&["reconfigure", "uat"]).contains("no changes"));
+    // A second refresh while the first awaits sign-off is refused.
+    let err = home.fails(&["refresh", "--from", "prod", "--to", "uat", "--yes"]);
+    assert!(err.contains("already in progress"), "{err}");
+    let id = op["id"].as_str().unwrap();
+    home.ok(&["signoff", id]);
+    assert_eq!(home.latest_op()["state"], "signed_off");
+    let err = home.fails(&["signoff", id]);
+    assert!(err.contains("not awaiting sign-off"), "{err}");
+}
+
+#[test]
+fn bad_input_is_refused_and_changes_nothing() {
+    let home = Home::new();
+    let before = file_sha(&home.path("uat.db"));
+    let err = home.fails(&["refresh", "--from", "uat", "--to", "prod", "--yes"]);
+    assert!(
+        err.contains("production is never a refresh target"),
+        "{err}"
+    );
+    let err = home.fails(&["status", "op-nope"]);
+    assert!(err.contains("no operation with id"), "{err}");
+    let err = home.fails(&[
+        "message",
+        "--env",
+        "uat",
+        "--from",
+        "2026-13-01 10:00",
+        "--to",
+        "now+1h",
+    ]);
+    assert!(err.contains("malformed time"), "{err}");
+    let err = home.fails(&[
+        "message", "--env", "uat", "--from", "now+2h", "--to", "now+1h",
+    ]);
+    assert!(err.contains("must end after it starts"), "{err}");
+    let err = home.fails(&[
+        "users",
+        "enable",
+        "--env",
+        "uat",
+        "alice@contoso.com",
+        "nobody@nowhere.example",
+    ]);
+    assert!(err.contains("nobody@nowhere.example"), "{err}");
+    std::fs::write(
+        home.path("bad-plan.toml"),
+        "[batch_groups]\nNOSUCHGROUP = \"X\"\n",
+    )
+    .unwrap();
+    let err = home.fails(&[
+        "plan",
+        "set",
+        "uat",
+        home.path("bad-plan.toml").to_str().unwrap(),
+    ]);
+    assert!(err.contains("NOSUCHGROUP"), "{err}");
+    std::fs::write(
+        home.path("notdb.db"),
+        "plain text, not a database at all, long enough",
+    )
+    .unwrap();
+    home.ok(&[
+        "env",
+        "add",
+        "junk",
+        "--kind",
+        "sandbox",
+        "--sqlite",
+        home.path("notdb.db").to_str().unwrap(),
+    ]);
+    let err = home.fails(&["refresh", "--from", "prod", "--to", "junk", "--yes"]);
+    assert!(err.contains("not a SQLite database"), "{err}");
+    std::fs::write(home.path("p.toml"), "name = \"p\"\n[users]\ntable = \"people\"\nid = \"id\"\nemail = \"email\"\nenabled = \"on\"\n").unwrap();
+    home.ok(&[
+        "env",
+        "add",
+        "odd",
+        "--kind",
+        "sandbox",
+        "--sqlite",
+        home.path("uat.db").to_str().unwrap(),
+        "--profile",
+        home.path("p.toml").to_str().unwrap(),
+    ]);
+    let err = home.fails(&["refresh", "--from", "prod", "--to", "odd", "--yes"]);
+    assert!(err.contains("table `people`"), "{err}");
+    assert_eq!(file_sha(&home.path("uat.db")), before);
+    let ops: serde_json::Value = serde_json::from_str(&home.ok(&["status", "--json"])).unwrap();
+    assert!(
+        ops.as_array().unwrap().is_empty(),
+        "refused refreshes leave no operation"
+    );
+}
+
+/// A crash at each step boundary: resume ends fully new, rollback gives back the old.
+#[test]
+fn crash_at_every_step_then_resume_or_rollback() {
+    for step in Step::ALL.into_iter().skip(1) {
+        for when in ["before", "after"] {
+            let home = Home::new();
+            let old = content(&home.path("uat.db"));
+            let point = format!("{step}:{when}");
+            let out = home
+                .cmd(&["refresh", "--from", "prod", "--to", "uat", "--yes"])
+                .env("DATAALM_FAILPOINT", &point)
+                .output()
+                .unwrap();
+            assert!(
+                !out.status.success(),
+                "{point}: the process should have aborted"
+            );
+            let op = home.latest_op();
+            let id = op["id"].as_str().unwrap().to_owned();
+            assert!(
+                op["display_state"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("interrupted")
+                    || op["state"] == "awaiting_signoff",
+                "{point}: {op}"
+            );
+            // Half the cases roll back, half resume; both must be clean.
+            if (step as usize + usize::from(when == "after")) % 2 == 0 {
+                home.ok(&["rollback", &id]);
+                assert_eq!(
+                    content(&home.path("uat.db")),
+                    old,
+                    "{point}: rollback must give back the old target"
+                );
+                assert_eq!(home.latest_op()["state"], "rolled_back");
+            } else {
+                home.ok(&["resume", &id]);
+                assert_eq!(home.latest_op()["state"], "awaiting_signoff", "{point}");
+                assert_eq!(
+                    enabled_users(&home),
+                    8,
+                    "{point}: the target must be fully new"
+                );
+                home.ok(&["rollback", &id]);
+                assert_eq!(
+                    content(&home.path("uat.db")),
+                    old,
+                    "{point}: rollback after resume"
+                );
+            }
+            let leftovers: Vec<_> = std::fs::read_dir(home.dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .filter(|n| n.contains(".dataalm-"))
+                .collect();
+            assert!(leftovers.is_empty(), "{point}: left {leftovers:?}");
+        }
+    }
+}
