@@ -293,7 +293,7 @@ fn crash_at_every_step_then_resume_or_rollback() {
                 "{point}: {op}"
             );
             // Half the cases roll back, half resume; both must be clean.
-            if (step as usize + usize::from(when == "after")) % 2 == 0 {
+            if (step as usize + usize::from(when == "after")).is_multiple_of(2) {
                 home.ok(&["rollback", &id]);
                 assert_eq!(
                     content(&home.path("uat.db")),
