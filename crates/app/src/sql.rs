@@ -6,24 +6,12 @@ use dataalm_core::Value;
 use dataalm_core::sql::quote_ident;
 use dataalm_engine::Database;
 
-/// Runs `f` in a transaction: all of it or none of it. Like
-/// [`dataalm_engine::in_transaction`], for closures that fail with [`crate::Error`].
+/// Runs `f` in a transaction with this crate's errors (see [`dataalm_engine::in_transaction`]).
 pub(crate) fn transaction<T>(
     db: &mut dyn Database,
     f: impl FnOnce(&mut dyn Database) -> Result<T>,
 ) -> Result<T> {
-    db.begin()?;
-    match f(db) {
-        Ok(value) => {
-            db.commit()?;
-            Ok(value)
-        }
-        Err(error) => {
-            // The original error matters more than a failed rollback.
-            let _ = db.rollback();
-            Err(error)
-        }
-    }
+    dataalm_engine::in_transaction(db, f)
 }
 
 /// `"a", "b"` for a list of column names.

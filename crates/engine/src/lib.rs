@@ -99,11 +99,12 @@ pub trait Database: Send {
     }
 }
 
-/// Runs `f` in a transaction: all of it or none of it.
-pub fn in_transaction<T>(
+/// Runs `f` in a transaction: all of it or none of it. Callers may fail with their own
+/// error type, as long as engine errors convert into it.
+pub fn in_transaction<T, E: From<Error>>(
     db: &mut dyn Database,
-    f: impl FnOnce(&mut dyn Database) -> Result<T>,
-) -> Result<T> {
+    f: impl FnOnce(&mut dyn Database) -> Result<T, E>,
+) -> Result<T, E> {
     db.begin()?;
     match f(db) {
         Ok(value) => {
