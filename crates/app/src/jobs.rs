@@ -161,11 +161,7 @@ fn pick(mut stored: Vec<Stored>, ids: &[Value]) -> Result<Vec<Stored>> {
 pub(crate) fn load(db: &mut dyn Database, spec: &BatchJobsSpec) -> Result<Vec<Stored>> {
     let mut columns = vec![spec.id.as_str(), spec.status.as_str()];
     columns.extend(spec.name.as_deref());
-    let query = format!(
-        "{} ORDER BY {}",
-        sql::select(&spec.table, &columns),
-        quote_ident(&spec.id)
-    );
+    let query = sql::select_ordered(&spec.table, &columns, &spec.id);
     let rows = db.query(&query, &[])?;
     let stored = rows
         .rows

@@ -28,6 +28,11 @@ pub(crate) fn select<S: AsRef<str>>(table: &str, columns: &[S]) -> String {
     format!("SELECT {} FROM {}", idents(columns), quote_ident(table))
 }
 
+/// `SELECT "a", "b" FROM "t" ORDER BY "key"`.
+pub(crate) fn select_ordered<S: AsRef<str>>(table: &str, columns: &[S], key: &str) -> String {
+    format!("{} ORDER BY {}", select(table, columns), quote_ident(key))
+}
+
 /// `UPDATE "t" SET "c" = <p1> WHERE "k" = <p2>`, run with `value` and `key`.
 pub(crate) fn update_one(
     db: &mut dyn Database,

@@ -166,11 +166,7 @@ pub(crate) fn write_enabled(
 pub(crate) fn load(db: &mut dyn Database, spec: &UsersSpec) -> Result<Vec<Stored>> {
     let mut columns = vec![spec.id.as_str(), spec.email.as_str(), spec.enabled.as_str()];
     columns.extend(spec.name.as_deref());
-    let query = format!(
-        "{} ORDER BY {}",
-        sql::select(&spec.table, &columns),
-        quote_ident(&spec.id)
-    );
+    let query = sql::select_ordered(&spec.table, &columns, &spec.id);
     let rows = db.query(&query, &[])?;
     let stored = rows
         .rows
