@@ -72,6 +72,7 @@ pub fn copy_once(source: &Path, staging: &Path) -> Result<()> {
     let stats = SqliteEngine.copy(
         &Location::Sqlite(source.to_owned()),
         &Location::Sqlite(staging.to_owned()),
+        &dataalm_core::CopyOptions::default(),
         &Silent,
     )?;
     let report = CopyOnce {

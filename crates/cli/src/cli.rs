@@ -163,6 +163,15 @@ pub struct RefreshArgs {
     /// Do not ask for confirmation.
     #[arg(long, short)]
     pub yes: bool,
+    /// Parallel copy streams (PostgreSQL); default: one per core.
+    #[arg(long, short = 'j', value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: Option<u16>,
+    /// After the copy, compare row counts and checksums of every table with the source.
+    #[arg(long)]
+    pub verify: bool,
+    /// Do not copy owners and grants (PostgreSQL); objects belong to the target's user.
+    #[arg(long)]
+    pub no_owner: bool,
     #[arg(long)]
     pub json: bool,
 }

@@ -13,7 +13,7 @@ use crate::progress::Display;
 use anyhow::{Context as _, Result, bail};
 use dataalm_app::users::UserFilter;
 use dataalm_core::sql::quote_ident;
-use dataalm_core::{EnvKind, Environment, Location, Operation, Profile};
+use dataalm_core::{CopyOptions, EnvKind, Environment, Location, Operation, Profile};
 use dataalm_engine::Database;
 use dataalm_finance::{Role, SampleOptions};
 use dataalm_ops::refresh::{self, Context};
@@ -109,7 +109,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         actor: &actor,
     };
     let started = Instant::now();
-    let op = refresh::start(&ctx, "prod", "uat")?;
+    let op = refresh::start(&ctx, "prod", "uat", CopyOptions::default())?;
     let refresh_ms = started.elapsed().as_millis() as u64;
     let again = actions::reconfigure(&store, &actor, "uat", false)?;
     let op = refresh::sign_off(&ctx, &op.id)?;

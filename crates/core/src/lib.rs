@@ -12,6 +12,7 @@
 //! ```
 
 pub mod env;
+pub mod failpoint;
 pub mod op;
 pub mod plan;
 pub mod profile;
@@ -22,7 +23,7 @@ pub mod value;
 pub mod when;
 
 pub use env::{EnvKind, Environment, Location};
-pub use op::{OpState, Operation, Step, StepRecord, StepStatus};
+pub use op::{CopyOptions, OpState, Operation, Step, StepRecord, StepStatus};
 pub use plan::Plan;
 pub use profile::Profile;
 pub use value::{Row, Rows, Value};

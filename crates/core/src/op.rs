@@ -202,9 +202,44 @@ pub struct CapturedTable {
     pub rows: Vec<Vec<Value>>,
 }
 
+/// How CopyToStaging copies, chosen when the refresh starts and journaled so a resume
+/// copies the same way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CopyOptions {
+    /// Parallel data streams; `None` means one per core.
+    pub jobs: Option<usize>,
+    /// Compare row counts and content checksums of every table after the copy.
+    pub verify: bool,
+    /// Keep owners and grants where the roles exist on the target server.
+    pub owners_and_grants: bool,
+}
+
+impl Default for CopyOptions {
+    fn default() -> Self {
+        CopyOptions {
+            jobs: None,
+            verify: false,
+            owners_and_grants: true,
+        }
+    }
+}
+
+impl CopyOptions {
+    /// The number of parallel streams to use: as asked, else one per core.
+    pub fn jobs(&self) -> usize {
+        self.jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+            .max(1)
+    }
+}
+
 /// What the steps of a refresh hand to each other, journaled so a resume can go on.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct OpData {
+    /// How the copy is made.
+    #[serde(default)]
+    pub copy: CopyOptions,
     /// The id of the broadcast message Announce added to the target.
     pub announcement_id: Option<Value>,
     pub captured: Vec<CapturedTable>,

@@ -14,7 +14,7 @@ pub mod sqlite;
 use dataalm_core::progress::Progress;
 use dataalm_core::schema::Schema;
 use dataalm_core::sql::Dialect;
-use dataalm_core::{Location, Rows, Value};
+use dataalm_core::{CopyOptions, Location, Rows, Value};
 use std::time::Duration;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -162,8 +162,16 @@ pub trait Engine: Send + Sync {
         &self,
         source: &Location,
         staging: &Location,
+        options: &CopyOptions,
         progress: &dyn Progress,
     ) -> Result<CopyStats>;
+
+    /// Checks, before anything is recorded or moved, that this engine can copy `source`
+    /// into a staging database beside `target` and swap it in: client tools, rights,
+    /// extensions. Changes nothing.
+    fn check_refresh(&self, _source: &Location, _target: &Location) -> Result<()> {
+        Ok(())
+    }
 
     /// Swaps the staging copy in: afterwards `target` is the copy and `previous` the old
     /// target. Atomic: a crash leaves the target fully old or fully new, and calling it

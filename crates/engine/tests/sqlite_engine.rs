@@ -5,8 +5,8 @@
 //! [`writer_process`]) as well as in threads: SQLite's file locks between processes are
 //! what a copy of a live production database really relies on.
 
-use dataalm_core::Location;
 use dataalm_core::progress::{Progress, Silent};
+use dataalm_core::{CopyOptions, Location};
 use dataalm_engine::sqlite::SqliteEngine;
 use dataalm_engine::{Engine, Error};
 use rusqlite::Connection;
@@ -184,7 +184,14 @@ fn copies_stay_consistent_under_a_writer_process(wal: bool) {
     let mut seen = Vec::new();
     for i in 0..4 {
         let staging = dir.path().join(format!("uat.db.staging{i}"));
-        let stats = ENGINE.copy(&loc(&source), &loc(&staging), &Silent).unwrap();
+        let stats = ENGINE
+            .copy(
+                &loc(&source),
+                &loc(&staging),
+                &CopyOptions::default(),
+                &Silent,
+            )
+            .unwrap();
         let method = if wal { "backup" } else { "file copy" };
         assert!(stats.method.contains(method), "{}", stats.method);
         seen.push(check_bank(&staging));
@@ -243,7 +250,14 @@ fn copy_is_consistent_while_a_thread_of_the_same_process_writes() {
             }
             for i in 0..3 {
                 let staging = dir.path().join(format!("uat.db.staging{i}"));
-                ENGINE.copy(&loc(&source), &loc(&staging), &Silent).unwrap();
+                ENGINE
+                    .copy(
+                        &loc(&source),
+                        &loc(&staging),
+                        &CopyOptions::default(),
+                        &Silent,
+                    )
+                    .unwrap();
                 check_bank(&staging);
             }
             stop.store(true, Ordering::Relaxed);
@@ -269,7 +283,14 @@ fn copy_never_writes_the_source() {
         let before = sha256(&source);
         let wal_before = wal.then(|| sha256(&wal_file));
         let staging = dir.path().join("uat.db.staging");
-        ENGINE.copy(&loc(&source), &loc(&staging), &Silent).unwrap();
+        ENGINE
+            .copy(
+                &loc(&source),
+                &loc(&staging),
+                &CopyOptions::default(),
+                &Silent,
+            )
+            .unwrap();
         assert_eq!(
             sha256(&source),
             before,
@@ -292,7 +313,14 @@ fn copy_of_a_wal_source_is_a_single_rollback_journal_file() {
     assert!(companion(&source, "-wal").metadata().unwrap().len() > 0);
 
     let staging = dir.path().join("uat.db.dataalm-1.staging");
-    let stats = ENGINE.copy(&loc(&source), &loc(&staging), &Silent).unwrap();
+    let stats = ENGINE
+        .copy(
+            &loc(&source),
+            &loc(&staging),
+            &CopyOptions::default(),
+            &Silent,
+        )
+        .unwrap();
     assert_eq!(header_version(&staging), 1);
     for suffix in ["-wal", "-shm", "-journal", ".tmp"] {
         assert!(
@@ -324,7 +352,12 @@ fn copy_reports_progress_and_counts_rows_largest_first() {
     let staging = dir.path().join("uat.db.staging");
     let progress = Recorder::default();
     let stats = ENGINE
-        .copy(&loc(&source), &loc(&staging), &progress)
+        .copy(
+            &loc(&source),
+            &loc(&staging),
+            &CopyOptions::default(),
+            &progress,
+        )
         .unwrap();
     let size = source.metadata().unwrap().len();
     assert_eq!(stats.bytes, size);
@@ -350,7 +383,14 @@ fn copy_replaces_a_leftover_staging_and_its_hot_journal() {
     std::fs::write(&staging, b"half a database from a crashed attempt").unwrap();
     std::fs::write(companion(&staging, ".tmp"), b"more of it").unwrap();
     std::fs::write(companion(&staging, "-journal"), vec![0xd9; 4096]).unwrap();
-    ENGINE.copy(&loc(&source), &loc(&staging), &Silent).unwrap();
+    ENGINE
+        .copy(
+            &loc(&source),
+            &loc(&staging),
+            &CopyOptions::default(),
+            &Silent,
+        )
+        .unwrap();
     assert!(!companion(&staging, "-journal").exists());
     assert!(!companion(&staging, ".tmp").exists());
     assert_eq!(check_bank(&staging), 0);
@@ -376,7 +416,12 @@ fn copy_refuses_a_source_with_a_hot_journal_and_leaves_it_alone() {
 
     let staging = dir.path().join("uat.db.staging");
     let err = ENGINE
-        .copy(&loc(&source), &loc(&staging), &Silent)
+        .copy(
+            &loc(&source),
+            &loc(&staging),
+            &CopyOptions::default(),
+            &Silent,
+        )
         .unwrap_err();
     assert!(err.to_string().contains("hot journal"), "{err}");
     assert_eq!(sha256(&source), before);
@@ -386,7 +431,14 @@ fn copy_refuses_a_source_with_a_hot_journal_and_leaves_it_alone() {
     let recovered = Connection::open(&source).unwrap();
     check_bank(&source);
     drop(recovered);
-    ENGINE.copy(&loc(&source), &loc(&staging), &Silent).unwrap();
+    ENGINE
+        .copy(
+            &loc(&source),
+            &loc(&staging),
+            &CopyOptions::default(),
+            &Silent,
+        )
+        .unwrap();
     check_bank(&staging);
 }
 
@@ -408,7 +460,9 @@ fn target_and_staging(dir: &Path, wal: bool) -> (PathBuf, PathBuf, PathBuf) {
     drop(conn);
     let staging = ENGINE.staging_location(&loc(&target), "op1");
     let previous = ENGINE.previous_location(&loc(&target), "op1");
-    ENGINE.copy(&loc(&source), &staging, &Silent).unwrap();
+    ENGINE
+        .copy(&loc(&source), &staging, &CopyOptions::default(), &Silent)
+        .unwrap();
     let path = |l: Location| match l {
         Location::Sqlite(p) => p,
         Location::Postgres(_) => unreachable!(),
@@ -617,7 +671,12 @@ fn probe_reports_size_and_names_missing_and_foreign_files() {
     assert!(matches!(err, Error::Unreachable { .. }), "{err}");
     assert!(err.to_string().contains("missing.db"), "{err}");
     let err = ENGINE
-        .copy(&loc(&missing), &loc(&dir.path().join("s")), &Silent)
+        .copy(
+            &loc(&missing),
+            &loc(&dir.path().join("s")),
+            &CopyOptions::default(),
+            &Silent,
+        )
         .unwrap_err();
     assert!(matches!(err, Error::Unreachable { .. }), "{err}");
 
@@ -627,7 +686,12 @@ fn probe_reports_size_and_names_missing_and_foreign_files() {
     assert!(matches!(err, Error::NotADatabase { .. }), "{err}");
     assert!(err.to_string().contains("notes.db"), "{err}");
     let err = ENGINE
-        .copy(&loc(&text), &loc(&dir.path().join("s")), &Silent)
+        .copy(
+            &loc(&text),
+            &loc(&dir.path().join("s")),
+            &CopyOptions::default(),
+            &Silent,
+        )
         .unwrap_err();
     assert!(matches!(err, Error::NotADatabase { .. }), "{err}");
 }
@@ -642,7 +706,12 @@ fn copy_refuses_to_overwrite_its_source() {
     std::fs::hard_link(&source, &alias).unwrap();
     for staging in [source.clone(), alias] {
         let err = ENGINE
-            .copy(&loc(&source), &loc(&staging), &Silent)
+            .copy(
+                &loc(&source),
+                &loc(&staging),
+                &CopyOptions::default(),
+                &Silent,
+            )
             .unwrap_err();
         assert!(err.to_string().contains("overwrite"), "{err}");
     }

@@ -8,7 +8,7 @@
 //! Interfaces (CLI, REST, portal) only parse input and print results; the rules live here.
 
 pub mod actions;
-pub mod failpoint;
+pub use dataalm_core::failpoint;
 pub mod refresh;
 
 use dataalm_core::profile::ProfileError;

@@ -4,7 +4,7 @@ use crate::cli::{HistoryArgs, OpArgs, RefreshArgs, StatusArgs};
 use crate::output;
 use crate::progress::Display;
 use anyhow::{Result, bail};
-use dataalm_core::{Operation, StepStatus, when};
+use dataalm_core::{CopyOptions, Operation, StepStatus, when};
 use dataalm_ops::Actor;
 use dataalm_ops::refresh::{self, Context, display_state};
 use dataalm_store::Store;
@@ -21,7 +21,12 @@ pub fn refresh(store: &Store, args: &RefreshArgs) -> Result<()> {
         progress: &display,
         actor: &actor,
     };
-    let op = refresh::start(&ctx, &args.from, &args.to)?;
+    let copy = CopyOptions {
+        jobs: args.jobs.map(usize::from),
+        verify: args.verify,
+        owners_and_grants: !args.no_owner,
+    };
+    let op = refresh::start(&ctx, &args.from, &args.to, copy)?;
     finish(&op, args.json)
 }
 

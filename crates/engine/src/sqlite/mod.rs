@@ -13,8 +13,8 @@ mod files;
 pub use db::SqliteDb;
 
 use crate::{CopyStats, Database, DbInfo, Engine, Error, Result};
-use dataalm_core::Location;
 use dataalm_core::progress::Progress;
+use dataalm_core::{CopyOptions, Location};
 use files::{file_safe, parent_dir, size_or_zero, sqlite_path, with_suffix};
 use std::time::Duration;
 
@@ -82,6 +82,7 @@ impl Engine for SqliteEngine {
         &self,
         source: &Location,
         staging: &Location,
+        _options: &CopyOptions,
         progress: &dyn Progress,
     ) -> Result<CopyStats> {
         copy::copy(sqlite_path(source)?, sqlite_path(staging)?, progress)

@@ -15,7 +15,7 @@ pub(crate) fn run(ends: &Ends, op: &mut Operation, progress: &dyn Progress) -> R
     op.data.staging = Some(staging.clone());
     op.data.previous = Some(engine.previous_location(&ends.target.location, &op.id));
     let started = std::time::Instant::now();
-    let stats = engine.copy(&ends.source.location, &staging, progress)?;
+    let stats = engine.copy(&ends.source.location, &staging, &op.data.copy, progress)?;
     let secs = started.elapsed().as_secs_f64().max(0.001);
     let rows: u64 = stats.tables.iter().map(|(_, n)| n).sum();
     Ok(Outcome {

@@ -23,10 +23,10 @@ mod restore;
 mod signoff;
 pub mod validate;
 
-use crate::failpoint::{self, When};
 use crate::{Actor, Error, Result};
+use dataalm_core::failpoint::{self, When};
 use dataalm_core::progress::Progress;
-use dataalm_core::{Environment, OpState, Operation, Step, when};
+use dataalm_core::{CopyOptions, Environment, OpState, Operation, Step, when};
 use dataalm_store::Store;
 
 pub use signoff::{rollback, sign_off};
@@ -65,11 +65,12 @@ impl Outcome {
 ///
 /// Everything Validate checks is checked before the operation is recorded: bad input
 /// is refused with nothing changed, not even the journal.
-pub fn start(ctx: &Context, source: &str, target: &str) -> Result<Operation> {
+pub fn start(ctx: &Context, source: &str, target: &str, copy: CopyOptions) -> Result<Operation> {
     let started = when::now();
     let checked = validate::preflight(ctx.store, source, target)?;
     let mut op = Operation::new_refresh(source, target, started);
     op.pid = Some(std::process::id());
+    op.data.copy = copy;
     op.data.source_bytes = Some(checked.source_bytes);
     journal::record_done(&mut op, Step::Validate, started, checked.outcome);
     ctx.store.create_operation(&op)?;

@@ -36,6 +36,7 @@ pub fn preflight(store: &Store, source: &str, target: &str) -> Result<Checked> {
     let engine = dataalm_engine::engine_for(&target_env.location)?;
     let source_info = engine.probe(&source_env.location)?;
     engine.probe(&target_env.location)?;
+    engine.check_refresh(&source_env.location, &target_env.location)?;
 
     // The copy gets the target's profile applied, so it must fit both databases.
     let mut source_db = EnvDb::open(&source_env, true)?;

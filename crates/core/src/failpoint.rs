@@ -2,15 +2,18 @@
 //!
 //! `DATAALM_FAILPOINT=CopyToStaging:after` aborts the process right after that step is
 //! journaled as done; `Cutover:before` right before the step starts. Several may be given,
-//! separated by commas. Abort, not exit: nothing gets to clean up, as in a real crash.
+//! separated by commas. `CopyToStaging:during` aborts an engine in the middle of its data
+//! copy. Abort, not exit: nothing gets to clean up, as in a real crash.
 
-use dataalm_core::Step;
+use crate::op::Step;
 
 pub const VARIABLE: &str = "DATAALM_FAILPOINT";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum When {
     Before,
+    /// In the middle of the step's work, where the step offers it.
+    During,
     After,
 }
 
@@ -18,6 +21,7 @@ impl When {
     fn as_str(self) -> &'static str {
         match self {
             When::Before => "before",
+            When::During => "during",
             When::After => "after",
         }
     }
