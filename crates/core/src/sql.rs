@@ -12,6 +12,16 @@ pub fn quote_ident(name: &str) -> String {
         .join(".")
 }
 
+/// Quotes one identifier as it is, dots and all: a database or role name.
+pub fn quote_name(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Quotes a string literal (standard-conforming strings: only `'` needs doubling).
+pub fn quote_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
 /// How an engine spells positional parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {

@@ -7,8 +7,10 @@
 //! - [`Engine`] moves whole databases: copy into a staging database, swap it in (cutover),
 //!   swap back (rollback), drop what is no longer needed.
 //!
-//! [`engine_for`] picks the implementation from a [`Location`]. SQLite lives in [`sqlite`].
+//! [`engine_for`] picks the implementation from a [`Location`]. SQLite lives in [`sqlite`],
+//! PostgreSQL in [`postgres`].
 
+pub mod postgres;
 pub mod sqlite;
 
 use dataalm_core::progress::Progress;
@@ -197,9 +199,7 @@ pub trait Engine: Send + Sync {
 pub fn engine_for(location: &Location) -> Result<&'static dyn Engine> {
     match location {
         Location::Sqlite(_) => Ok(&sqlite::SqliteEngine),
-        Location::Postgres(_) => Err(Error::Other(
-            "the PostgreSQL engine is not available yet".into(),
-        )),
+        Location::Postgres(_) => Ok(&postgres::PgEngine),
     }
 }
 

@@ -1,0 +1,124 @@
+//! What must hold before a PostgreSQL refresh moves anything: client tools that can
+//! read the source, a target server at least as new, rights to create and rename
+//! databases there, every extension of the source installable on the target, and
+//! staging names that fit PostgreSQL's 63-byte limit. Each failure says what to do.
+
+use super::conn::{PgUrl, sql_error};
+use super::names;
+use super::tools::Tool;
+use crate::{Error, Result};
+
+pub(crate) fn check_refresh(source: &PgUrl, target: &PgUrl) -> Result<()> {
+    names::check_lengths(target)?;
+    let mut source_client = source.connect()?;
+    let mut target_client = target.connect()?;
+    let source_major = server_major(&mut source_client, source)?;
+    let target_major = server_major(&mut target_client, target)?;
+    if target_major < source_major {
+        return Err(Error::Other(format!(
+            "the target server runs PostgreSQL {target_major}, older than the source's \
+             {source_major}: a copy cannot go to an older server"
+        )));
+    }
+    for name in ["pg_dump", "pg_restore"] {
+        let tool = Tool::find(name)?;
+        let major = tool.major_version()?;
+        if major < source_major {
+            return Err(Error::Other(format!(
+                "{} is version {major}, older than the source server (PostgreSQL \
+                 {source_major}): install the PostgreSQL {source_major} client tools \
+                 (apt-get install postgresql-client-{source_major}) or point {} at them",
+                tool.path.display(),
+                super::tools::BIN_VARIABLE
+            )));
+        }
+    }
+    check_rights(&mut target_client, target)?;
+    check_extensions(&mut source_client, &mut target_client)
+}
+
+fn server_major(client: &mut postgres::Client, url: &PgUrl) -> Result<u32> {
+    let row = client
+        .query_one("SELECT current_setting('server_version_num')::int", &[])
+        .map_err(|e| sql_error(format!("read the server version of {}", url.redacted()), &e))?;
+    let number: i32 = row.get(0);
+    Ok(u32::try_from(number / 10000).unwrap_or(0))
+}
+
+/// Creating the staging database needs CREATEDB; renaming the target needs its
+/// ownership (or superuser).
+fn check_rights(client: &mut postgres::Client, target: &PgUrl) -> Result<()> {
+    let row = client
+        .query_one(
+            "SELECT r.rolsuper OR r.rolcreatedb,
+                    r.rolsuper OR pg_has_role(current_user, d.datdba, 'MEMBER')
+             FROM pg_roles r, pg_database d
+             WHERE r.rolname = current_user AND d.datname = current_database()",
+            &[],
+        )
+        .map_err(|e| sql_error("read the target user's rights", &e))?;
+    let (can_create, owns_target): (bool, bool) = (row.get(0), row.get(1));
+    if !can_create {
+        return Err(Error::Other(format!(
+            "user `{}` may not create databases on the target server, which the staging \
+             copy needs: ALTER ROLE ... CREATEDB, or connect as a user who may",
+            target.user()
+        )));
+    }
+    if !owns_target {
+        return Err(Error::Other(format!(
+            "user `{}` does not own the target database `{}`, so cannot swap the copy in: \
+             connect as its owner or a superuser",
+            target.user(),
+            target.dbname()
+        )));
+    }
+    Ok(())
+}
+
+/// Every extension installed in the source, at its version, must be installable on
+/// the target server, or the schema cannot be built there.
+fn check_extensions(source: &mut postgres::Client, target: &mut postgres::Client) -> Result<()> {
+    let installed = source
+        .query(
+            "SELECT extname::text, extversion FROM pg_extension ORDER BY 1",
+            &[],
+        )
+        .map_err(|e| sql_error("list the source's extensions", &e))?;
+    let available = target
+        .query(
+            "SELECT name::text, version FROM pg_available_extension_versions",
+            &[],
+        )
+        .map_err(|e| sql_error("list the target server's extensions", &e))?;
+    let available: Vec<(String, String)> = available
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    let missing: Vec<String> = installed
+        .iter()
+        .map(|row| (row.get::<_, String>(0), row.get::<_, String>(1)))
+        .filter(|wanted| !available.contains(wanted))
+        .map(|(name, version)| {
+            let offered: Vec<&str> = available
+                .iter()
+                .filter(|(n, _)| *n == name)
+                .map(|(_, v)| v.as_str())
+                .collect();
+            let offered = if offered.is_empty() {
+                "not at all".to_owned()
+            } else {
+                format!("only {}", offered.join(", "))
+            };
+            format!("{name} {version} (the target offers {offered})")
+        })
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Other(format!(
+        "the source uses extensions the target server cannot install: {}; install them \
+         on the target server first",
+        missing.join("; ")
+    )))
+}

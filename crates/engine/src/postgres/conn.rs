@@ -1,0 +1,339 @@
+//! Connecting to PostgreSQL: URLs, passwords and errors.
+//!
+//! An environment's location is a `postgres://` URL. The password may be in it, in
+//! `PGPASSWORD` or in `~/.pgpass` (or `PGPASSFILE`), as for libpq's tools. Whatever the
+//! source, it is never printed: errors name the location with [`Location::redacted`],
+//! and child processes (pg_dump, pg_restore) get it through their environment, never on
+//! their command line.
+
+use crate::{Error, Result};
+use dataalm_core::Location;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio_postgres::config::Host;
+
+/// How long a connection attempt may take before the server counts as unreachable.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A parsed PostgreSQL location with its password resolved.
+#[derive(Clone)]
+pub struct PgUrl {
+    url: String,
+    config: tokio_postgres::Config,
+}
+
+impl PgUrl {
+    pub fn parse(location: &Location) -> Result<PgUrl> {
+        let Location::Postgres(url) = location else {
+            return Err(Error::Other(format!(
+                "{} is not a PostgreSQL location",
+                location.redacted()
+            )));
+        };
+        PgUrl::parse_url(url)
+    }
+
+    pub fn parse_url(url: &str) -> Result<PgUrl> {
+        let bad = |message: String| Error::Unreachable {
+            location: dataalm_core::env::redact_url(url),
+            message,
+        };
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(bad("a PostgreSQL location is a postgres:// URL".into()));
+        }
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| bad(format!("not a valid PostgreSQL URL: {e}")))?;
+        if config.get_dbname().is_none() {
+            return Err(bad(
+                "the URL names no database (postgres://host/DATABASE)".into()
+            ));
+        }
+        if config.get_user().is_none() {
+            let user = std::env::var("PGUSER")
+                .or_else(|_| std::env::var("USER"))
+                .unwrap_or_else(|_| "postgres".into());
+            config.user(&user);
+        }
+        if config.get_hosts().is_empty() {
+            config.host("localhost");
+        }
+        if config.get_password().is_none()
+            && let Some(password) = password_from_environment(&config)
+        {
+            config.password(password);
+        }
+        config.connect_timeout(CONNECT_TIMEOUT);
+        config.application_name("dataalm");
+        Ok(PgUrl {
+            url: url.to_owned(),
+            config,
+        })
+    }
+
+    /// The same server and credentials, another database.
+    pub fn with_dbname(&self, dbname: &str) -> PgUrl {
+        let mut config = self.config.clone();
+        config.dbname(dbname);
+        PgUrl {
+            url: replace_path(&self.url, dbname),
+            config,
+        }
+    }
+
+    pub fn location(&self) -> Location {
+        Location::Postgres(self.url.clone())
+    }
+
+    pub fn dbname(&self) -> &str {
+        self.config.get_dbname().unwrap_or_default()
+    }
+
+    pub fn user(&self) -> &str {
+        self.config.get_user().unwrap_or_default()
+    }
+
+    /// The location with the password hidden, for messages.
+    pub fn redacted(&self) -> String {
+        dataalm_core::env::redact_url(&self.url)
+    }
+
+    pub fn config(&self) -> &tokio_postgres::Config {
+        &self.config
+    }
+
+    /// Whether both name the same server (host and port), so databases can be renamed
+    /// from one into the other.
+    pub fn same_server(&self, other: &PgUrl) -> bool {
+        self.config.get_hosts() == other.config.get_hosts()
+            && self.config.get_ports() == other.config.get_ports()
+    }
+
+    /// A blocking connection.
+    pub fn connect(&self) -> Result<postgres::Client> {
+        postgres::Config::from(self.config.clone())
+            .connect(postgres::NoTls)
+            .map_err(|e| self.unreachable(&e))
+    }
+
+    /// An async connection; its driver runs on the current tokio runtime.
+    pub async fn connect_async(&self) -> Result<tokio_postgres::Client> {
+        let (client, connection) = self
+            .config
+            .connect(tokio_postgres::NoTls)
+            .await
+            .map_err(|e| self.unreachable(&e))?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!("connection ended: {e}");
+            }
+        });
+        Ok(client)
+    }
+
+    fn unreachable(&self, e: &tokio_postgres::Error) -> Error {
+        Error::Unreachable {
+            location: self.redacted(),
+            message: describe(e),
+        }
+    }
+
+    /// libpq environment for a child process (pg_dump, pg_restore, psql): where to
+    /// connect and the password, which must not appear on a command line.
+    pub fn libpq_env(&self) -> Vec<(&'static str, String)> {
+        let mut env = vec![
+            ("PGDATABASE", self.dbname().to_owned()),
+            ("PGUSER", self.user().to_owned()),
+            ("PGCONNECT_TIMEOUT", CONNECT_TIMEOUT.as_secs().to_string()),
+            ("PGAPPNAME", "dataalm".to_owned()),
+        ];
+        if let Some(host) = self.config.get_hosts().first() {
+            let host = match host {
+                Host::Tcp(name) => name.clone(),
+                Host::Unix(path) => path.display().to_string(),
+            };
+            env.push(("PGHOST", host));
+        }
+        if let Some(port) = self.config.get_ports().first() {
+            env.push(("PGPORT", port.to_string()));
+        }
+        if let Some(password) = self.config.get_password() {
+            env.push(("PGPASSWORD", String::from_utf8_lossy(password).into_owned()));
+        }
+        env
+    }
+}
+
+/// A PostgreSQL error in words: the server's message with its detail and hint, or
+/// the client's reason (connection refused, timeout...).
+pub fn describe(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        let mut text = db.message().to_owned();
+        if let Some(detail) = db.detail() {
+            text.push_str(&format!(" ({detail})"));
+        }
+        if let Some(hint) = db.hint() {
+            text.push_str(&format!("; hint: {hint}"));
+        }
+        return text;
+    }
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(&format!(": {cause}"));
+        }
+        source = cause_of(source);
+    }
+    text
+}
+
+fn cause_of<'a>(
+    e: Option<&'a (dyn std::error::Error + 'static)>,
+) -> Option<&'a (dyn std::error::Error + 'static)> {
+    e.and_then(std::error::Error::source)
+}
+
+/// A failed statement, with what dataalm was doing.
+pub fn sql_error(context: impl Into<String>, e: &tokio_postgres::Error) -> Error {
+    Error::Sql {
+        context: context.into(),
+        message: describe(e),
+    }
+}
+
+/// Replaces the database (path) of a URL, keeping everything else.
+fn replace_path(url: &str, dbname: &str) -> String {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let rest = &url[after_scheme..];
+    let authority_end = rest
+        .find(['/', '?'])
+        .map_or(url.len(), |i| after_scheme + i);
+    let query = url[authority_end..]
+        .find('?')
+        .map_or("", |i| &url[authority_end + i..]);
+    format!(
+        "{}/{}{}",
+        &url[..authority_end],
+        percent_encode(dbname),
+        query
+    )
+}
+
+fn percent_encode(text: &str) -> String {
+    let mut out = String::new();
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// `PGPASSWORD`, else the first matching line of the password file.
+fn password_from_environment(config: &tokio_postgres::Config) -> Option<String> {
+    if let Ok(password) = std::env::var("PGPASSWORD") {
+        return Some(password);
+    }
+    let file = std::env::var_os("PGPASSFILE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".pgpass")))?;
+    let text = std::fs::read_to_string(file).ok()?;
+    let host = match config.get_hosts().first() {
+        Some(Host::Tcp(name)) => name.clone(),
+        _ => "localhost".to_owned(),
+    };
+    let port = config
+        .get_ports()
+        .first()
+        .copied()
+        .unwrap_or(5432)
+        .to_string();
+    let wanted = [
+        host.as_str(),
+        port.as_str(),
+        config.get_dbname().unwrap_or_default(),
+        config.get_user().unwrap_or_default(),
+    ];
+    pgpass_lookup(&text, wanted)
+}
+
+/// Finds the password for `host:port:database:user` in the text of a `.pgpass` file:
+/// `*` matches anything, `\:` and `\\` are escapes, lines starting with `#` are comments.
+fn pgpass_lookup(text: &str, wanted: [&str; 4]) -> Option<String> {
+    text.lines()
+        .filter(|line| !line.trim_start().starts_with('#'))
+        .filter_map(|line| {
+            let fields = split_pgpass_line(line);
+            (fields.len() == 5).then_some(fields)
+        })
+        .find(|fields| {
+            fields[..4]
+                .iter()
+                .zip(wanted)
+                .all(|(field, want)| field == "*" || field == want)
+        })
+        .map(|fields| fields[4].clone())
+}
+
+fn split_pgpass_line(line: &str) -> Vec<String> {
+    let mut fields = vec![String::new()];
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let (Some(next), Some(field)) = (chars.next(), fields.last_mut()) {
+                    field.push(next);
+                }
+            }
+            ':' if fields.len() < 5 => fields.push(String::new()),
+            _ => {
+                if let Some(field) = fields.last_mut() {
+                    field.push(c);
+                }
+            }
+        }
+    }
+    fields
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pgpass_matches_wildcards_and_escapes() {
+        let text = "# comment\ndb1:5432:erp:app:first\n*:*:*:app:sec\\:ret\n";
+        assert_eq!(
+            pgpass_lookup(text, ["db1", "5432", "erp", "app"]).as_deref(),
+            Some("first")
+        );
+        assert_eq!(
+            pgpass_lookup(text, ["db2", "5433", "x", "app"]).as_deref(),
+            Some("sec:ret")
+        );
+        assert_eq!(pgpass_lookup(text, ["db2", "5433", "x", "other"]), None);
+    }
+
+    #[test]
+    fn another_database_keeps_server_and_query() {
+        assert_eq!(
+            replace_path("postgres://u:p@h:5/erp?sslmode=disable", "erp__x-1"),
+            "postgres://u:p@h:5/erp__x-1?sslmode=disable"
+        );
+        assert_eq!(replace_path("postgres://h", "a b"), "postgres://h/a%20b");
+    }
+
+    #[test]
+    fn urls_without_database_are_refused() {
+        let error = PgUrl::parse_url("postgres://u:secret@h:5/")
+            .err()
+            .map(|e| e.to_string());
+        let error = error.unwrap_or_default();
+        assert!(error.contains("names no database"), "{error}");
+        assert!(!error.contains("secret"), "{error}");
+    }
+}

@@ -1,0 +1,611 @@
+//! CopyToStaging on PostgreSQL: one consistent point in time, copied in parallel.
+//!
+//! 1. A coordinator connection opens a repeatable-read, read-only transaction on the
+//!    source and exports its snapshot. It stays open until the copy ends, so every
+//!    other reader below sees exactly the same data, however long the copy takes.
+//! 2. The staging database is (re)created on the target server, and `pg_dump` (reading
+//!    that snapshot) with `pg_restore` builds the pre-data schema in it: types, tables,
+//!    functions, views. No indexes or constraints yet, so loading is fast.
+//! 3. `jobs` lanes, each a source connection in the snapshot and a staging connection,
+//!    take chunks from one queue, largest first, and stream `COPY ... (FORMAT binary)`
+//!    straight from one server into the other. Big tables are cut into ctid ranges so
+//!    several lanes share them. Memory stays at a few buffers per lane.
+//! 4. Sequences get the source's values, large objects are copied in pieces, then
+//!    `pg_restore -j` builds indexes, constraints and triggers in parallel, populated
+//!    materialized views are refreshed and statistics gathered.
+//! 5. With `verify`, every table's row count and content checksum are compared between
+//!    the snapshot and the staging copy.
+//!
+//! The source is only read: no temporary objects, no writes. A crash leaves a partial
+//! staging database, which the next attempt drops; its snapshot died with the
+//! coordinator, so a resume takes a new one and copies everything again.
+
+use super::conn::{PgUrl, sql_error};
+use super::tools::{Tool, dbname_arg};
+use super::{ddl, maintenance};
+use crate::{CopyStats, Error, Result};
+use dataalm_core::failpoint::{self, When};
+use dataalm_core::progress::Progress;
+use dataalm_core::sql::quote_literal;
+use dataalm_core::{CopyOptions, Step};
+use futures_util::{SinkExt, TryStreamExt, pin_mut};
+use std::collections::{HashMap, VecDeque};
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use tokio_postgres::Client;
+
+/// Tables bigger than this are cut into ranges of about this size.
+const SPLIT_BYTES: u64 = 256 << 20;
+/// Progress is reported at least every this many bytes per lane.
+const REPORT_BYTES: u64 = 4 << 20;
+/// Large objects travel in pieces of this size.
+const LO_PIECE: i32 = 1 << 20;
+
+pub(crate) fn copy(
+    source: &PgUrl,
+    staging: &PgUrl,
+    options: &CopyOptions,
+    progress: &dyn Progress,
+) -> Result<CopyStats> {
+    let jobs = options.jobs();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(jobs.min(num_cpus()))
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Io {
+            context: "start the copy's runtime".into(),
+            source: e,
+        })?;
+    runtime.block_on(run(source, staging, options, jobs, progress))
+}
+
+fn num_cpus() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+async fn run(
+    source: &PgUrl,
+    staging: &PgUrl,
+    options: &CopyOptions,
+    jobs: usize,
+    progress: &dyn Progress,
+) -> Result<CopyStats> {
+    let coordinator = source.connect_async().await?;
+    exec(
+        &coordinator,
+        "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+        "open the snapshot",
+    )
+    .await?;
+    let snapshot: String = coordinator
+        .query_one("SELECT pg_export_snapshot()", &[])
+        .await
+        .map_err(|e| sql_error("export the snapshot", &e))?
+        .get(0);
+    let facts = SourceFacts::read(&coordinator).await?;
+
+    let server = maintenance::connect_async(staging).await?;
+    maintenance::recreate_database(&server, staging.dbname(), &facts.database).await?;
+    drop(server);
+
+    let dump_dir = tempfile::tempdir().map_err(|e| Error::Io {
+        context: "make a directory for the schema".into(),
+        source: e,
+    })?;
+    let dump = dump_dir.path().join("schema.dump");
+    dump_schema(source, &snapshot, &dump).await?;
+    let staging_client = staging.connect_async().await?;
+    let target_roles = ddl::roles(&staging_client).await?;
+    let keep_owners = options.owners_and_grants;
+    let pre_data = ddl::pre_data(&dump, keep_owners, &target_roles).await?;
+    exec(
+        &staging_client,
+        &pre_data.sql,
+        "create the schema in the staging database",
+    )
+    .await?;
+
+    let mut lanes = open_lanes(source, staging, &snapshot, jobs).await?;
+    let total_bytes: u64 = facts.tables.iter().map(|t| t.bytes).sum();
+    let copied = copy_data(&mut lanes, &facts.tables, total_bytes, progress).await?;
+
+    copy_sequences(&coordinator, &staging_client, &facts.sequences).await?;
+    copy_large_objects(&coordinator, &staging_client, &facts.large_objects).await?;
+    let keep_owners = keep_owners && pre_data.missing_roles.is_empty();
+    ddl::post_data(staging, &dump, jobs, keep_owners).await?;
+    refresh_materialized_views(&staging_client, &facts.materialized_views).await?;
+    exec(
+        &staging_client,
+        "ANALYZE",
+        "gather statistics in the staging database",
+    )
+    .await?;
+    if options.verify {
+        verify(&mut lanes, &facts.tables).await?;
+    }
+    exec(&coordinator, "COMMIT", "end the snapshot").await?;
+
+    let mut tables: Vec<(String, u64)> = copied.rows.into_iter().collect();
+    tables.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    Ok(CopyStats {
+        bytes: copied.bytes,
+        tables,
+        method: format!(
+            "binary COPY in {jobs} streams from one snapshot{}",
+            if options.verify { ", verified" } else { "" }
+        ),
+    })
+}
+
+pub(crate) async fn exec(client: &Client, sql: &str, context: &str) -> Result<()> {
+    client
+        .batch_execute(sql)
+        .await
+        .map_err(|e| sql_error(context, &e))
+}
+
+/// The source database's own settings, which the staging database must share.
+pub(crate) struct DatabaseFacts {
+    pub encoding: String,
+    pub collate: String,
+    pub ctype: String,
+}
+
+/// What the snapshot holds that the copy needs to know.
+struct SourceFacts {
+    database: DatabaseFacts,
+    tables: Vec<Table>,
+    sequences: Vec<String>,
+    large_objects: Vec<u32>,
+    materialized_views: Vec<String>,
+}
+
+/// A table to copy: quoted qualified name, name for people, size, columns to copy.
+struct Table {
+    quoted: String,
+    name: String,
+    bytes: u64,
+    pages: u64,
+    /// `(a, b, c)`: the columns COPY moves (generated ones are computed again).
+    columns: String,
+}
+
+/// Objects of extensions are made by `CREATE EXTENSION`, not copied.
+const NOT_IN_EXTENSION: &str = "NOT EXISTS (SELECT 1 FROM pg_depend d
+     WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')";
+pub(crate) const USER_SCHEMA: &str =
+    "n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'";
+
+impl SourceFacts {
+    async fn read(client: &Client) -> Result<SourceFacts> {
+        let row = client
+            .query_one(
+                "SELECT pg_encoding_to_char(encoding)::text, datcollate::text, datctype::text
+                 FROM pg_database WHERE datname = current_database()",
+                &[],
+            )
+            .await
+            .map_err(|e| sql_error("read the source database's settings", &e))?;
+        let database = DatabaseFacts {
+            encoding: row.get(0),
+            collate: row.get(1),
+            ctype: row.get(2),
+        };
+        Ok(SourceFacts {
+            database,
+            tables: read_tables(client).await?,
+            sequences: names_of(client, "S").await?,
+            large_objects: large_objects(client).await?,
+            materialized_views: populated_materialized_views(client).await?,
+        })
+    }
+}
+
+async fn read_tables(client: &Client) -> Result<Vec<Table>> {
+    let sql = format!(
+        "SELECT format('%I.%I', n.nspname, c.relname), n.nspname || '.' || c.relname,
+                pg_table_size(c.oid), pg_relation_size(c.oid)
+                    / current_setting('block_size')::bigint,
+                (SELECT coalesce(string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum), '')
+                 FROM pg_attribute a
+                 WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+                   AND a.attgenerated = '')
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind = 'r' AND {USER_SCHEMA} AND {NOT_IN_EXTENSION}
+         ORDER BY 3 DESC, 2"
+    );
+    let rows = client
+        .query(&sql, &[])
+        .await
+        .map_err(|e| sql_error("list the source's tables", &e))?;
+    Ok(rows
+        .iter()
+        .map(|row| Table {
+            quoted: row.get(0),
+            name: row.get(1),
+            bytes: u64::try_from(row.get::<_, i64>(2)).unwrap_or(0),
+            pages: u64::try_from(row.get::<_, i64>(3)).unwrap_or(0),
+            columns: row.get(4),
+        })
+        .collect())
+}
+
+/// Quoted names of the user's relations of one kind (`S` sequences), in creation order.
+async fn names_of(client: &Client, kind: &str) -> Result<Vec<String>> {
+    let sql = format!(
+        "SELECT format('%I.%I', n.nspname, c.relname)
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind = {} AND {USER_SCHEMA} AND {NOT_IN_EXTENSION}
+         ORDER BY c.oid",
+        quote_literal(kind)
+    );
+    let rows = client
+        .query(&sql, &[])
+        .await
+        .map_err(|e| sql_error("list the source's relations", &e))?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}
+
+async fn populated_materialized_views(client: &Client) -> Result<Vec<String>> {
+    let sql = format!(
+        "SELECT format('%I.%I', n.nspname, c.relname)
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind = 'm' AND c.relispopulated AND {USER_SCHEMA} AND {NOT_IN_EXTENSION}
+         ORDER BY c.oid"
+    );
+    let rows = client
+        .query(&sql, &[])
+        .await
+        .map_err(|e| sql_error("list the source's materialized views", &e))?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}
+
+async fn large_objects(client: &Client) -> Result<Vec<u32>> {
+    let rows = client
+        .query("SELECT oid FROM pg_largeobject_metadata ORDER BY oid", &[])
+        .await
+        .map_err(|e| sql_error("list the source's large objects", &e))?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}
+
+/// `pg_dump` of the whole schema, reading the exported snapshot, in custom format so
+/// pg_restore can build its two halves separately (and the second in parallel).
+async fn dump_schema(source: &PgUrl, snapshot: &str, file: &Path) -> Result<()> {
+    let source = source.clone();
+    let snapshot = snapshot.to_owned();
+    let file = file.to_owned();
+    blocking(move || {
+        let tool = Tool::find("pg_dump")?;
+        let dbname = dbname_arg(source.dbname());
+        let file = format!("--file={}", file.display());
+        let snapshot = format!("--snapshot={snapshot}");
+        tool.run(
+            &source,
+            &[
+                "--format=custom",
+                "--schema-only",
+                "--no-subscriptions",
+                "--no-publications",
+                &snapshot,
+                &file,
+                &dbname,
+            ],
+        )?;
+        Ok(())
+    })
+    .await
+}
+
+/// Runs blocking work (a child process) without stalling the copy's other tasks.
+pub(crate) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Error::Other(format!("a background task failed: {e}")))?
+}
+
+/// A source connection in the snapshot and a staging connection.
+struct Lane {
+    source: Client,
+    staging: Client,
+}
+
+async fn open_lanes(
+    source: &PgUrl,
+    staging: &PgUrl,
+    snapshot: &str,
+    jobs: usize,
+) -> Result<Vec<Lane>> {
+    let begin = format!(
+        "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT {}",
+        quote_literal(snapshot)
+    );
+    let mut lanes = Vec::with_capacity(jobs);
+    for _ in 0..jobs {
+        let source_client = source.connect_async().await?;
+        exec(&source_client, &begin, "join the snapshot").await?;
+        let staging_client = staging.connect_async().await?;
+        // The staging copy is rebuilt from scratch after a crash, so waiting for each
+        // commit to reach disk buys nothing.
+        exec(
+            &staging_client,
+            "SET synchronous_commit = off",
+            "set up loading",
+        )
+        .await?;
+        lanes.push(Lane {
+            source: source_client,
+            staging: staging_client,
+        });
+    }
+    Ok(lanes)
+}
+
+/// A piece of a table: all of it, or the pages `[from, to)` (`to` open for the last).
+struct Chunk<'a> {
+    table: &'a Table,
+    pages: Option<(u64, Option<u64>)>,
+}
+
+fn chunks(tables: &[Table]) -> VecDeque<Chunk<'_>> {
+    let mut chunks: Vec<(u64, Chunk)> = Vec::new();
+    for table in tables {
+        let parts = table.bytes.div_ceil(SPLIT_BYTES);
+        if parts <= 1 || table.pages < parts {
+            chunks.push((table.bytes, Chunk { table, pages: None }));
+            continue;
+        }
+        let step = table.pages.div_ceil(parts);
+        for part in 0..parts {
+            let from = part * step;
+            let to = (part + 1 < parts).then_some(from + step);
+            let pages = Some((from, to));
+            chunks.push((table.bytes / parts, Chunk { table, pages }));
+        }
+    }
+    chunks.sort_by_key(|(bytes, _)| std::cmp::Reverse(*bytes));
+    chunks.into_iter().map(|(_, chunk)| chunk).collect()
+}
+
+/// What the lanes copied.
+#[derive(Default)]
+struct Copied {
+    bytes: u64,
+    rows: HashMap<String, u64>,
+}
+
+/// Shared by the lanes while they copy.
+struct Shared<'a> {
+    queue: Mutex<VecDeque<Chunk<'a>>>,
+    bytes: AtomicU64,
+    total: u64,
+    rows: Mutex<HashMap<String, u64>>,
+    first_done: AtomicBool,
+    progress: &'a dyn Progress,
+}
+
+async fn copy_data(
+    lanes: &mut [Lane],
+    tables: &[Table],
+    total: u64,
+    progress: &dyn Progress,
+) -> Result<Copied> {
+    let shared = Shared {
+        queue: Mutex::new(chunks(tables)),
+        bytes: AtomicU64::new(0),
+        total,
+        rows: Mutex::new(HashMap::new()),
+        first_done: AtomicBool::new(false),
+        progress,
+    };
+    futures_util::future::try_join_all(lanes.iter_mut().map(|lane| lane_work(lane, &shared)))
+        .await?;
+    let rows = shared.rows.into_inner().unwrap_or_default();
+    for table in tables {
+        progress.table_rows(&table.name, rows.get(&table.name).copied().unwrap_or(0));
+    }
+    Ok(Copied {
+        bytes: shared.bytes.load(Ordering::Relaxed),
+        rows,
+    })
+}
+
+async fn lane_work(lane: &mut Lane, shared: &Shared<'_>) -> Result<()> {
+    loop {
+        let next = shared
+            .queue
+            .lock()
+            .ok()
+            .and_then(|mut queue| queue.pop_front());
+        let Some(chunk) = next else {
+            return Ok(());
+        };
+        let rows = copy_chunk(lane, &chunk, shared).await?;
+        if let Ok(mut all) = shared.rows.lock() {
+            *all.entry(chunk.table.name.clone()).or_default() += rows;
+        }
+        if !shared.first_done.swap(true, Ordering::Relaxed) {
+            failpoint::check(Step::CopyToStaging, When::During);
+        }
+    }
+}
+
+async fn copy_chunk(lane: &mut Lane, chunk: &Chunk<'_>, shared: &Shared<'_>) -> Result<u64> {
+    let table = chunk.table;
+    let context = format!("copy {}", table.name);
+    let columns = if table.columns.is_empty() {
+        String::new()
+    } else {
+        format!("({})", table.columns)
+    };
+    let select = match chunk.pages {
+        None => format!("COPY {} {columns} TO STDOUT (FORMAT binary)", table.quoted),
+        Some((from, to)) => {
+            let upper = to.map_or(String::new(), |to| format!(" AND ctid < '({to},0)'::tid"));
+            let list = if table.columns.is_empty() {
+                "*"
+            } else {
+                &table.columns
+            };
+            format!(
+                "COPY (SELECT {list} FROM ONLY {} WHERE ctid >= '({from},0)'::tid{upper}) \
+                 TO STDOUT (FORMAT binary)",
+                table.quoted
+            )
+        }
+    };
+    // A whole table is loaded in the transaction that empties it, so its rows can be
+    // written already frozen: no later pass rewrites every page to set hint bits.
+    let whole = chunk.pages.is_none();
+    let insert = format!(
+        "COPY {} {columns} FROM STDIN (FORMAT binary{})",
+        table.quoted,
+        if whole { ", FREEZE" } else { "" }
+    );
+    if whole {
+        let sql = format!("BEGIN; TRUNCATE ONLY {}", table.quoted);
+        exec(&lane.staging, &sql, &context).await?;
+    }
+    let stream = lane
+        .source
+        .copy_out(select.as_str())
+        .await
+        .map_err(|e| sql_error(&context, &e))?;
+    let sink = lane
+        .staging
+        .copy_in(insert.as_str())
+        .await
+        .map_err(|e| sql_error(&context, &e))?;
+    pin_mut!(stream, sink);
+    let mut unreported = 0u64;
+    while let Some(data) = stream
+        .try_next()
+        .await
+        .map_err(|e| sql_error(&context, &e))?
+    {
+        unreported += data.len() as u64;
+        sink.feed(data).await.map_err(|e| sql_error(&context, &e))?;
+        if unreported >= REPORT_BYTES {
+            report(shared, &mut unreported, &table.name);
+        }
+    }
+    let rows = sink.finish().await.map_err(|e| sql_error(&context, &e))?;
+    report(shared, &mut unreported, &table.name);
+    if whole {
+        exec(&lane.staging, "COMMIT", &context).await?;
+    }
+    Ok(rows)
+}
+
+fn report(shared: &Shared<'_>, unreported: &mut u64, table: &str) {
+    let done = shared.bytes.fetch_add(*unreported, Ordering::Relaxed) + *unreported;
+    *unreported = 0;
+    shared
+        .progress
+        .copied(done, shared.total.max(done), Some(table));
+}
+
+/// Sequences are not transactional: their values are read as they are now, which is
+/// at or after the snapshot, so no copied row can ever collide with a new number.
+async fn copy_sequences(source: &Client, staging: &Client, sequences: &[String]) -> Result<()> {
+    for sequence in sequences {
+        let context = format!("copy sequence {sequence}");
+        let row = source
+            .query_one(
+                &format!("SELECT last_value, is_called FROM {sequence}"),
+                &[],
+            )
+            .await
+            .map_err(|e| sql_error(&context, &e))?;
+        let (value, called): (i64, bool) = (row.get(0), row.get(1));
+        let sql = format!(
+            "SELECT pg_catalog.setval({}, {value}, {called})",
+            quote_literal(sequence)
+        );
+        exec(staging, &sql, &context).await?;
+    }
+    Ok(())
+}
+
+/// Large objects keep their oids (tables refer to them by oid) and travel in pieces,
+/// so memory does not grow with their size.
+async fn copy_large_objects(source: &Client, staging: &Client, oids: &[u32]) -> Result<()> {
+    for &oid in oids {
+        let context = format!("copy large object {oid}");
+        staging
+            .execute("SELECT lo_create($1)", &[&oid])
+            .await
+            .map_err(|e| sql_error(&context, &e))?;
+        let mut offset: i64 = 0;
+        loop {
+            let row = source
+                .query_one("SELECT lo_get($1, $2, $3)", &[&oid, &offset, &LO_PIECE])
+                .await
+                .map_err(|e| sql_error(&context, &e))?;
+            let piece: Vec<u8> = row.get(0);
+            if piece.is_empty() {
+                break;
+            }
+            staging
+                .execute("SELECT lo_put($1, $2, $3)", &[&oid, &offset, &piece])
+                .await
+                .map_err(|e| sql_error(&context, &e))?;
+            offset += piece.len() as i64;
+        }
+    }
+    Ok(())
+}
+
+/// In creation order, so a view built on another is refreshed after it.
+async fn refresh_materialized_views(staging: &Client, views: &[String]) -> Result<()> {
+    for view in views {
+        let sql = format!("REFRESH MATERIALIZED VIEW {view}");
+        exec(staging, &sql, &format!("refresh {view}")).await?;
+    }
+    Ok(())
+}
+
+/// Row count and an order-independent checksum of every row's text.
+pub(crate) fn checksum_sql(quoted_table: &str) -> String {
+    format!(
+        "SELECT count(*), coalesce(sum(hashtextextended(t::text, 0)::numeric), 0)::text \
+         FROM ONLY {quoted_table} AS t"
+    )
+}
+
+async fn checksum(client: &Client, table: &Table) -> Result<(i64, String)> {
+    let row = client
+        .query_one(&checksum_sql(&table.quoted), &[])
+        .await
+        .map_err(|e| sql_error(format!("checksum {}", table.name), &e))?;
+    Ok((row.get(0), row.get(1)))
+}
+
+/// Compares every table of the snapshot with the staging copy, lanes in parallel.
+async fn verify(lanes: &mut [Lane], tables: &[Table]) -> Result<()> {
+    let queue = Mutex::new(tables.iter().collect::<VecDeque<_>>());
+    futures_util::future::try_join_all(lanes.iter_mut().map(|lane| async {
+        let lane = lane;
+        loop {
+            let next = queue.lock().ok().and_then(|mut q| q.pop_front());
+            let Some(table) = next else {
+                return Ok::<(), Error>(());
+            };
+            let (source, copy) = futures_util::try_join!(
+                checksum(&lane.source, table),
+                checksum(&lane.staging, table)
+            )?;
+            if source != copy {
+                return Err(Error::Other(format!(
+                    "verification failed for {}: the source has {} rows (checksum {}), \
+                     the copy {} rows (checksum {})",
+                    table.name, source.0, source.1, copy.0, copy.1
+                )));
+            }
+        }
+    }))
+    .await?;
+    Ok(())
+}
