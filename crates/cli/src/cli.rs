@@ -88,8 +88,17 @@ pub enum SampleCommand {
 #[derive(Args)]
 pub struct SampleCreateArgs {
     /// The SQLite file to create.
+    #[arg(
+        long,
+        required_unless_present = "postgres",
+        conflicts_with = "postgres"
+    )]
+    pub sqlite: Option<PathBuf>,
+    /// The PostgreSQL database to fill (postgres://user@host:port/db); created when
+    /// missing, refused when it already has tables. The password may also come from
+    /// PGPASSWORD or ~/.pgpass.
     #[arg(long)]
-    pub sqlite: PathBuf,
+    pub postgres: Option<String>,
     /// Which environment's settings to give it: production or uat.
     #[arg(long, default_value = "production")]
     pub role: String,

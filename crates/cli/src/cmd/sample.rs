@@ -3,7 +3,8 @@
 use crate::cli::{ProfileCommand, SampleCommand};
 use crate::progress::Display;
 use anyhow::{Context, Result, bail};
-use dataalm_core::Profile;
+use dataalm_core::{Location, Profile};
+use dataalm_engine::postgres;
 use dataalm_engine::sqlite::SqliteDb;
 use dataalm_finance::{Role, SampleOptions};
 use std::path::Path;
@@ -19,15 +20,19 @@ pub fn sample(cmd: SampleCommand) -> Result<()> {
                 seed: args.seed,
             };
             let started = std::time::Instant::now();
-            create_sqlite(&args.sqlite, &options, &Display::new(false))?;
-            let size = std::fs::metadata(&args.sqlite)
-                .map(|m| m.len())
-                .unwrap_or(0);
+            let display = Display::new(false);
+            let (place, size) = match (&args.sqlite, &args.postgres) {
+                (Some(path), _) => {
+                    create_sqlite(path, &options, &display)?;
+                    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+                    (path.display().to_string(), size)
+                }
+                (None, Some(url)) => create_postgres(url, &options, &display)?,
+                (None, None) => bail!("give --sqlite PATH or --postgres URL"),
+            };
             println!(
-                "created the finance sample ({}) at {}: {} bytes in {}",
+                "created the finance sample ({}) at {place}: {size} bytes in {}",
                 args.role,
-                args.sqlite.display(),
-                size,
                 crate::progress::human(started.elapsed())
             );
             Ok(())
@@ -50,6 +55,27 @@ pub fn create_sqlite(path: &Path, options: &SampleOptions, progress: &Display) -
     dataalm_finance::create(&mut db, options, progress)
         .with_context(|| format!("creating the sample at {}", path.display()))?;
     Ok(())
+}
+
+/// Writes the finance sample into a PostgreSQL database, created when missing.
+/// Returns where (password hidden) and the database's size.
+fn create_postgres(
+    url: &str,
+    options: &SampleOptions,
+    progress: &Display,
+) -> Result<(String, u64)> {
+    let location = Location::Postgres(url.to_owned());
+    let place = location.redacted();
+    postgres::create_database_if_missing(&location)?;
+    let engine = dataalm_engine::engine_for(&location)?;
+    let mut db = engine.open(&location, false)?;
+    if db.schema()?.tables().next().is_some() {
+        bail!("{place} already has tables: the sample goes into an empty database");
+    }
+    dataalm_finance::create(db.as_mut(), options, progress)
+        .with_context(|| format!("creating the sample at {place}"))?;
+    drop(db);
+    Ok((place, engine.probe(&location)?.size_bytes))
 }
 
 pub fn profile(cmd: ProfileCommand) -> Result<()> {

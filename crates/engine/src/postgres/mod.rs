@@ -121,6 +121,24 @@ impl Engine for PgEngine {
     }
 }
 
+/// Creates the database `location` names if its server does not have it yet (as
+/// `sample create` needs). Returns whether it was created.
+pub fn create_database_if_missing(location: &Location) -> Result<bool> {
+    let url = PgUrl::parse(location)?;
+    let mut server = maintenance::connect(&url)?;
+    if maintenance::exists(&mut server, url.dbname())? {
+        return Ok(false);
+    }
+    let sql = format!(
+        "CREATE DATABASE {}",
+        dataalm_core::sql::quote_name(url.dbname())
+    );
+    server
+        .batch_execute(&sql)
+        .map_err(|e| conn::sql_error(format!("create database {}", url.dbname()), &e))?;
+    Ok(true)
+}
+
 /// Row count and content checksum of every user table, for checking copies from
 /// outside (tests, benchmarks): `(schema.table, rows, checksum)`, sorted by name.
 pub fn table_checksums(location: &Location) -> Result<Vec<(String, i64, String)>> {
