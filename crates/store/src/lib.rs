@@ -257,15 +257,15 @@ impl Store {
         }
     }
 
-    /// Writes a running step's progress, so another process can show it. `table` names
-    /// what is being worked on.
+    /// Writes a running step's progress, so another process can show it. `detail`
+    /// says what is being worked on (table, rate, ETA).
     pub fn record_progress(
         &self,
         op_id: &str,
         step: Step,
         bytes: Option<u64>,
         rows: Option<u64>,
-        table: Option<&str>,
+        detail: Option<&str>,
     ) -> Result<()> {
         let mut op = self.operation(op_id)?;
         let Some(record) = op.step_mut(step) else {
@@ -280,8 +280,8 @@ impl Store {
         if let Some(rows) = rows {
             record.rows = rows;
         }
-        if let Some(table) = table {
-            record.detail = format!("at {table}");
+        if let Some(detail) = detail {
+            record.detail = detail.to_owned();
         }
         self.save_operation(&op)
     }

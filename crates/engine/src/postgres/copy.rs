@@ -24,6 +24,7 @@ use super::conn::{PgUrl, sql_error};
 use super::tools::{Tool, dbname_arg};
 use super::{ddl, maintenance};
 use crate::{CopyStats, Error, Result};
+use bytes::BytesMut;
 use dataalm_core::failpoint::{self, When};
 use dataalm_core::progress::Progress;
 use dataalm_core::sql::quote_literal;
@@ -39,6 +40,8 @@ use tokio_postgres::Client;
 const SPLIT_BYTES: u64 = 256 << 20;
 /// Progress is reported at least every this many bytes per lane.
 const REPORT_BYTES: u64 = 4 << 20;
+/// Rows travel to the staging server in messages of about this size.
+const BATCH_BYTES: usize = 256 << 10;
 /// Large objects travel in pieces of this size.
 const LO_PIECE: i32 = 1 << 20;
 
@@ -71,6 +74,7 @@ async fn run(
     jobs: usize,
     progress: &dyn Progress,
 ) -> Result<CopyStats> {
+    let clock = PhaseClock::start();
     let coordinator = source.connect_async().await?;
     exec(
         &coordinator,
@@ -95,6 +99,7 @@ async fn run(
     })?;
     let dump = dump_dir.path().join("schema.dump");
     dump_schema(source, &snapshot, &dump).await?;
+    clock.lap("snapshot, staging database and schema dump");
     let staging_client = staging.connect_async().await?;
     let target_roles = ddl::roles(&staging_client).await?;
     let keep_owners = options.owners_and_grants;
@@ -106,23 +111,25 @@ async fn run(
     )
     .await?;
 
+    clock.lap("pre-data schema");
     let mut lanes = open_lanes(source, staging, &snapshot, jobs).await?;
     let total_bytes: u64 = facts.tables.iter().map(|t| t.bytes).sum();
     let copied = copy_data(&mut lanes, &facts.tables, total_bytes, progress).await?;
 
+    clock.lap("data");
     copy_sequences(&coordinator, &staging_client, &facts.sequences).await?;
     copy_large_objects(&coordinator, &staging_client, &facts.large_objects).await?;
+    clock.lap("sequences and large objects");
     let keep_owners = keep_owners && pre_data.missing_roles.is_empty();
     ddl::post_data(staging, &dump, jobs, keep_owners).await?;
+    clock.lap("indexes, constraints and triggers");
     refresh_materialized_views(&staging_client, &facts.materialized_views).await?;
-    exec(
-        &staging_client,
-        "ANALYZE",
-        "gather statistics in the staging database",
-    )
-    .await?;
+    let analyze = "gather statistics in the staging database";
+    exec(&staging_client, "ANALYZE", analyze).await?;
+    clock.lap("materialized views and statistics");
     if options.verify {
         verify(&mut lanes, &facts.tables).await?;
+        clock.lap("verification");
     }
     exec(&coordinator, "COMMIT", "end the snapshot").await?;
 
@@ -136,6 +143,22 @@ async fn run(
             if options.verify { ", verified" } else { "" }
         ),
     })
+}
+
+/// Logs how long each phase of the copy took (`-v` shows them).
+struct PhaseClock(std::sync::Mutex<std::time::Instant>);
+
+impl PhaseClock {
+    fn start() -> PhaseClock {
+        PhaseClock(std::sync::Mutex::new(std::time::Instant::now()))
+    }
+
+    fn lap(&self, phase: &str) {
+        if let Ok(mut last) = self.0.lock() {
+            tracing::info!("copy: {phase} took {:.2} s", last.elapsed().as_secs_f64());
+            *last = std::time::Instant::now();
+        }
+    }
 }
 
 pub(crate) async fn exec(client: &Client, sql: &str, context: &str) -> Result<()> {
@@ -422,17 +445,14 @@ async fn lane_work(lane: &mut Lane, shared: &Shared<'_>) -> Result<()> {
         let Some(chunk) = next else {
             return Ok(());
         };
-        let rows = copy_chunk(lane, &chunk, shared).await?;
-        if let Ok(mut all) = shared.rows.lock() {
-            *all.entry(chunk.table.name.clone()).or_default() += rows;
-        }
+        copy_chunk(lane, &chunk, shared).await?;
         if !shared.first_done.swap(true, Ordering::Relaxed) {
             failpoint::check(Step::CopyToStaging, When::During);
         }
     }
 }
 
-async fn copy_chunk(lane: &mut Lane, chunk: &Chunk<'_>, shared: &Shared<'_>) -> Result<u64> {
+async fn copy_chunk(lane: &mut Lane, chunk: &Chunk<'_>, shared: &Shared<'_>) -> Result<()> {
     let table = chunk.table;
     let context = format!("copy {}", table.name);
     let columns = if table.columns.is_empty() {
@@ -479,32 +499,64 @@ async fn copy_chunk(lane: &mut Lane, chunk: &Chunk<'_>, shared: &Shared<'_>) -> 
         .await
         .map_err(|e| sql_error(&context, &e))?;
     pin_mut!(stream, sink);
-    let mut unreported = 0u64;
+    // The server sends one message per row, so counting messages counts rows while
+    // they flow; the exact count comes with the end of the COPY.
+    // Rows are gathered into large messages: fewer messages and system calls for
+    // the same bytes, while memory stays at one batch per lane.
+    let mut pending = Pending::default();
+    let mut counted = 0u64;
+    let mut batch = BytesMut::with_capacity(BATCH_BYTES);
     while let Some(data) = stream
         .try_next()
         .await
         .map_err(|e| sql_error(&context, &e))?
     {
-        unreported += data.len() as u64;
-        sink.feed(data).await.map_err(|e| sql_error(&context, &e))?;
-        if unreported >= REPORT_BYTES {
-            report(shared, &mut unreported, &table.name);
+        pending.bytes += data.len() as u64;
+        pending.rows += 1;
+        batch.extend_from_slice(&data);
+        if batch.len() >= BATCH_BYTES {
+            let full = batch.split().freeze();
+            sink.feed(full).await.map_err(|e| sql_error(&context, &e))?;
+        }
+        if pending.bytes >= REPORT_BYTES {
+            counted += pending.rows;
+            report(shared, &mut pending, &table.name);
         }
     }
+    if !batch.is_empty() {
+        let rest = batch.freeze();
+        sink.feed(rest).await.map_err(|e| sql_error(&context, &e))?;
+    }
     let rows = sink.finish().await.map_err(|e| sql_error(&context, &e))?;
-    report(shared, &mut unreported, &table.name);
+    pending.rows = rows.wrapping_sub(counted);
+    report(shared, &mut pending, &table.name);
     if whole {
         exec(&lane.staging, "COMMIT", &context).await?;
     }
-    Ok(rows)
+    Ok(())
 }
 
-fn report(shared: &Shared<'_>, unreported: &mut u64, table: &str) {
-    let done = shared.bytes.fetch_add(*unreported, Ordering::Relaxed) + *unreported;
-    *unreported = 0;
+/// Bytes and rows copied by a lane and not yet reported.
+#[derive(Default)]
+struct Pending {
+    bytes: u64,
+    rows: u64,
+}
+
+fn report(shared: &Shared<'_>, pending: &mut Pending, table: &str) {
+    let done = shared.bytes.fetch_add(pending.bytes, Ordering::Relaxed) + pending.bytes;
+    let table_rows = shared.rows.lock().ok().map(|mut all| {
+        let rows = all.entry(table.to_owned()).or_default();
+        *rows = rows.wrapping_add(pending.rows);
+        *rows
+    });
+    *pending = Pending::default();
     shared
         .progress
         .copied(done, shared.total.max(done), Some(table));
+    if let Some(rows) = table_rows {
+        shared.progress.table_rows(table, rows);
+    }
 }
 
 /// Sequences are not transactional: their values are read as they are now, which is

@@ -83,6 +83,8 @@ pub(crate) struct Journaled<'a> {
 struct JournalState {
     store: Option<Store>,
     last_write: Option<Instant>,
+    /// When the first bytes were reported, for the rate and the ETA.
+    copy_started: Option<Instant>,
 }
 
 const WRITE_EVERY: Duration = Duration::from_millis(250);
@@ -97,14 +99,25 @@ impl<'a> Journaled<'a> {
             state: Mutex::new(JournalState {
                 store: None,
                 last_write: None,
+                copy_started: None,
             }),
         }
     }
 
-    fn record(&self, bytes: Option<u64>, rows: Option<u64>, table: Option<&str>) {
+    fn record(&self, bytes: Option<u64>, rows: Option<u64>, detail: Option<&str>) {
         let Ok(mut state) = self.state.lock() else {
             return;
         };
+        self.write(&mut state, bytes, rows, detail);
+    }
+
+    fn write(
+        &self,
+        state: &mut JournalState,
+        bytes: Option<u64>,
+        rows: Option<u64>,
+        detail: Option<&str>,
+    ) {
         if state.last_write.is_some_and(|t| t.elapsed() < WRITE_EVERY) {
             return;
         }
@@ -114,7 +127,7 @@ impl<'a> Journaled<'a> {
         }
         if let Some(store) = &state.store {
             // Progress is best effort: a failed write must not stop the copy.
-            let _ = store.record_progress(&self.op_id, self.step, bytes, rows, table);
+            let _ = store.record_progress(&self.op_id, self.step, bytes, rows, detail);
         }
     }
 }
@@ -128,10 +141,44 @@ impl Progress for Journaled<'_> {
     }
     fn copied(&self, bytes: u64, total: u64, table: Option<&str>) {
         self.inner.copied(bytes, total, table);
-        self.record(Some(bytes), None, table);
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        let started = *state.copy_started.get_or_insert_with(Instant::now);
+        let detail = copy_detail(bytes, total, started.elapsed(), table);
+        self.write(&mut state, Some(bytes), None, Some(&detail));
     }
     fn table_rows(&self, table: &str, rows: u64) {
         self.inner.table_rows(table, rows);
-        self.record(None, Some(rows), Some(table));
+        self.record(None, Some(rows), Some(&format!("at {table}")));
+    }
+}
+
+/// `at public.ledger; 85.2 MB/s; ETA 14 s` for `status` in another terminal.
+fn copy_detail(bytes: u64, total: u64, elapsed: Duration, table: Option<&str>) -> String {
+    let secs = elapsed.as_secs_f64();
+    let mut parts = Vec::new();
+    if let Some(table) = table {
+        parts.push(format!("at {table}"));
+    }
+    if secs >= 0.5 && bytes > 0 {
+        let rate = bytes as f64 / secs;
+        parts.push(format!("{:.1} MB/s", rate / 1e6));
+        if total > bytes {
+            parts.push(format!("ETA {:.0} s", (total - bytes) as f64 / rate));
+        }
+    }
+    parts.join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_detail_gives_rate_and_eta() {
+        let detail = copy_detail(50_000_000, 150_000_000, Duration::from_secs(1), Some("t"));
+        assert_eq!(detail, "at t; 50.0 MB/s; ETA 2 s");
+        assert_eq!(copy_detail(10, 100, Duration::ZERO, None), "");
     }
 }
