@@ -36,9 +36,17 @@ fn add(store: &Store, args: EnvAddArgs) -> Result<()> {
                 std::path::absolute(&path).with_context(|| format!("path {}", path.display()))?;
             Location::Sqlite(path)
         }
-        (None, Some(url)) => Location::Postgres(url),
+        (None, Some(url)) => {
+            let location = Location::Postgres(url);
+            // A URL that cannot work is refused; one that cannot be reached yet is not.
+            dataalm_engine::postgres::PgUrl::parse(&location)?;
+            location
+        }
         _ => bail!("give exactly one of --sqlite PATH or --postgres URL"),
     };
+    if let Err(e) = dataalm_engine::engine_for(&location).and_then(|e| e.probe(&location)) {
+        eprintln!("warning: {e}; the environment is added anyway, check it before a refresh");
+    }
     // A profile that does not parse is refused now rather than at the first refresh.
     Profile::resolve(&args.profile)?;
     let profile = if Profile::builtin(&args.profile).is_some() {
