@@ -11,7 +11,7 @@ use super::conn::{PgUrl, sql_error};
 use super::maintenance::{self, exists};
 use super::names;
 use crate::{Error, LOCK_TIMEOUT, Result};
-use dataalm_core::sql::quote_name;
+use dataalm_core::sql::{quote_literal, quote_name};
 use std::time::{Duration, Instant};
 
 pub(crate) fn cutover(target: &PgUrl, staging: &PgUrl, previous: &PgUrl) -> Result<Duration> {
@@ -34,6 +34,8 @@ pub(crate) fn cutover(target: &PgUrl, staging: &PgUrl, previous: &PgUrl) -> Resu
         )));
     }
     take_owner(&mut server, staging, target)?;
+    take_grants(&mut server, staging, target)?;
+    take_settings(&mut server, staging, target)?;
     let started = Instant::now();
     swap(
         &mut server,
@@ -81,6 +83,88 @@ fn take_owner(server: &mut postgres::Client, staging: &str, target: &str) -> Res
         .batch_execute(&sql)
         .map_err(|e| sql_error(format!("give the copy to {owner}"), &e))
 }
+
+/// The copy gets the target's database privileges (who may connect), which belong to
+/// the environment, not to the data.
+fn take_grants(server: &mut postgres::Client, staging: &str, target: &str) -> Result<()> {
+    let context = format!("give the copy the privileges of {target}");
+    let rows = server
+        .query(
+            "SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC'
+                         ELSE quote_ident(pg_get_userbyid(a.grantee)) END,
+                    a.privilege_type, a.is_grantable
+             FROM pg_database d, aclexplode(d.datacl) a
+             WHERE d.datname = $1",
+            &[&target],
+        )
+        .map_err(|e| sql_error(&context, &e))?;
+    if rows.is_empty() {
+        // Default privileges, which the new database has too.
+        return Ok(());
+    }
+    let database = quote_name(staging);
+    let mut sql = format!("REVOKE ALL ON DATABASE {database} FROM PUBLIC;");
+    for row in rows {
+        let (grantee, privilege, grantable): (String, String, bool) =
+            (row.get(0), row.get(1), row.get(2));
+        let option = if grantable { " WITH GRANT OPTION" } else { "" };
+        sql.push_str(&format!(
+            "GRANT {privilege} ON DATABASE {database} TO {grantee}{option};"
+        ));
+    }
+    server
+        .batch_execute(&sql)
+        .map_err(|e| sql_error(&context, &e))
+}
+
+/// Settings made with `ALTER DATABASE ... SET` (and per role in it) stay with the
+/// environment too. List settings are stored already quoted, so they are written back
+/// as they are; others as a literal.
+fn take_settings(server: &mut postgres::Client, staging: &str, target: &str) -> Result<()> {
+    let context = format!("give the copy the settings of {target}");
+    let rows = server
+        .query(
+            "SELECT CASE WHEN s.setrole = 0 THEN NULL
+                         ELSE quote_ident(pg_get_userbyid(s.setrole)) END,
+                    unnest(s.setconfig)
+             FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase
+             WHERE d.datname = $1",
+            &[&target],
+        )
+        .map_err(|e| sql_error(&context, &e))?;
+    let database = quote_name(staging);
+    let mut sql = String::new();
+    for row in rows {
+        let (role, setting): (Option<String>, String) = (row.get(0), row.get(1));
+        let Some((name, value)) = setting.split_once('=') else {
+            continue;
+        };
+        let value = if LIST_SETTINGS.contains(&name) {
+            value.to_owned()
+        } else {
+            quote_literal(value)
+        };
+        let name = quote_name(name);
+        match role {
+            Some(role) => sql.push_str(&format!(
+                "ALTER ROLE {role} IN DATABASE {database} SET {name} TO {value};"
+            )),
+            None => sql.push_str(&format!("ALTER DATABASE {database} SET {name} TO {value};")),
+        }
+    }
+    server
+        .batch_execute(&sql)
+        .map_err(|e| sql_error(&context, &e))
+}
+
+/// Settings whose values are lists (PostgreSQL's GUC_LIST_QUOTE).
+const LIST_SETTINGS: [&str; 5] = [
+    "search_path",
+    "temp_tablespaces",
+    "session_preload_libraries",
+    "shared_preload_libraries",
+    "local_preload_libraries",
+];
 
 /// Closes `busy` to new sessions, ends theirs, then applies `renames` in one
 /// transaction; the database named last opens again. On failure, connections are
