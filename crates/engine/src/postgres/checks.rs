@@ -33,8 +33,45 @@ pub(crate) fn check_refresh(source: &PgUrl, target: &PgUrl) -> Result<()> {
             )));
         }
     }
+    check_source_readable(&mut source_client, source)?;
     check_rights(&mut target_client, target)?;
     check_extensions(&mut source_client, &mut target_client)
+}
+
+/// The copy reads every table and sequence whole: it needs SELECT on each and must
+/// not be filtered by row-level security (it refuses to copy part of a table).
+fn check_source_readable(client: &mut postgres::Client, source: &PgUrl) -> Result<()> {
+    let sql = format!(
+        "SELECT format('%I.%I', n.nspname, c.relname),
+                CASE WHEN NOT has_table_privilege(c.oid, 'SELECT') THEN 'no SELECT privilege'
+                     ELSE 'row-level security would hide rows' END
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind IN ('r', 'p', 'S') AND {}
+           AND (NOT has_table_privilege(c.oid, 'SELECT')
+                OR (c.relrowsecurity AND NOT pg_has_role(c.relowner, 'MEMBER')
+                    AND NOT (SELECT rolsuper OR rolbypassrls FROM pg_roles
+                             WHERE rolname = current_user)))
+         ORDER BY 1 LIMIT 6",
+        super::copy::USER_SCHEMA
+    );
+    let rows = client
+        .query(&sql, &[])
+        .map_err(|e| sql_error("check what the source user may read", &e))?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let problems: Vec<String> = rows
+        .iter()
+        .take(5)
+        .map(|row| format!("{} ({})", row.get::<_, String>(0), row.get::<_, String>(1)))
+        .collect();
+    let more = if rows.len() > 5 { ", and more" } else { "" };
+    Err(Error::Other(format!(
+        "user `{}` cannot read the whole source: {}{more}; grant SELECT on all tables and \
+         sequences (and BYPASSRLS where row-level security applies), or connect as their owner",
+        source.user(),
+        problems.join(", ")
+    )))
 }
 
 fn server_major(client: &mut postgres::Client, url: &PgUrl) -> Result<u32> {

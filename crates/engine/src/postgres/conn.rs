@@ -14,6 +14,8 @@ use tokio_postgres::config::Host;
 
 /// How long a connection attempt may take before the server counts as unreachable.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the whole connection attempt, handshake included, may take.
+pub const HANDSHAKE_TIMEOUT: Duration = CONNECT_TIMEOUT;
 
 /// A parsed PostgreSQL location with its password resolved.
 #[derive(Clone)]
@@ -110,18 +112,28 @@ impl PgUrl {
     }
 
     /// A blocking connection.
+    ///
+    /// The client library limits only the TCP connect; a server that accepts and then
+    /// never answers would hang the handshake, so the whole attempt has a deadline.
     pub fn connect(&self) -> Result<postgres::Client> {
-        postgres::Config::from(self.config.clone())
-            .connect(postgres::NoTls)
-            .map_err(|e| self.unreachable(&e))
+        let config = postgres::Config::from(self.config.clone());
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            // The receiver may have given up; then nobody needs the result.
+            let _ = sender.send(config.connect(postgres::NoTls));
+        });
+        match receiver.recv_timeout(HANDSHAKE_TIMEOUT) {
+            Ok(result) => result.map_err(|e| self.unreachable(&e)),
+            Err(_) => Err(self.no_answer()),
+        }
     }
 
     /// An async connection; its driver runs on the current tokio runtime.
     pub async fn connect_async(&self) -> Result<tokio_postgres::Client> {
-        let (client, connection) = self
-            .config
-            .connect(tokio_postgres::NoTls)
+        let attempt = self.config.connect(tokio_postgres::NoTls);
+        let (client, connection) = tokio::time::timeout(HANDSHAKE_TIMEOUT, attempt)
             .await
+            .map_err(|_| self.no_answer())?
             .map_err(|e| self.unreachable(&e))?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
@@ -129,6 +141,16 @@ impl PgUrl {
             }
         });
         Ok(client)
+    }
+
+    fn no_answer(&self) -> Error {
+        Error::Unreachable {
+            location: self.redacted(),
+            message: format!(
+                "the server did not answer within {} s",
+                HANDSHAKE_TIMEOUT.as_secs()
+            ),
+        }
     }
 
     fn unreachable(&self, e: &tokio_postgres::Error) -> Error {

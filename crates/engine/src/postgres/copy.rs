@@ -36,6 +36,11 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use tokio_postgres::Client;
 
+/// How every source session starts. Row security off: a table whose policies would
+/// hide rows from dataalm's user makes the copy fail rather than come out partial.
+const SNAPSHOT_SESSION: &str =
+    "SET row_security = off; BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+
 /// Tables bigger than this are cut into ranges of about this size.
 const SPLIT_BYTES: u64 = 256 << 20;
 /// Progress is reported at least every this many bytes per lane.
@@ -76,12 +81,7 @@ async fn run(
 ) -> Result<CopyStats> {
     let clock = PhaseClock::start();
     let coordinator = source.connect_async().await?;
-    exec(
-        &coordinator,
-        "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
-        "open the snapshot",
-    )
-    .await?;
+    exec(&coordinator, SNAPSHOT_SESSION, "open the snapshot").await?;
     let snapshot: String = coordinator
         .query_one("SELECT pg_export_snapshot()", &[])
         .await
@@ -102,15 +102,12 @@ async fn run(
     clock.lap("snapshot, staging database and schema dump");
     let staging_client = staging.connect_async().await?;
     let target_roles = ddl::roles(&staging_client).await?;
-    let keep_owners = options.owners_and_grants;
-    let pre_data = ddl::pre_data(&dump, keep_owners, &target_roles).await?;
-    exec(
-        &staging_client,
-        &pre_data.sql,
-        "create the schema in the staging database",
-    )
-    .await?;
-
+    let rebuild = ddl::Rebuild {
+        dump: &dump,
+        keep_owners: options.owners_and_grants,
+        target_roles: &target_roles,
+    };
+    let mut missing_roles = rebuild.pre_data(&staging_client).await?;
     clock.lap("pre-data schema");
     let mut lanes = open_lanes(source, staging, &snapshot, jobs).await?;
     let total_bytes: u64 = facts.tables.iter().map(|t| t.bytes).sum();
@@ -120,8 +117,7 @@ async fn run(
     copy_sequences(&coordinator, &staging_client, &facts.sequences).await?;
     copy_large_objects(&coordinator, &staging_client, &facts.large_objects).await?;
     clock.lap("sequences and large objects");
-    let keep_owners = keep_owners && pre_data.missing_roles.is_empty();
-    ddl::post_data(staging, &dump, jobs, keep_owners).await?;
+    missing_roles.extend(rebuild.post_data(staging, &staging_client, jobs).await?);
     clock.lap("indexes, constraints and triggers");
     refresh_materialized_views(&staging_client, &facts.materialized_views).await?;
     let analyze = "gather statistics in the staging database";
@@ -139,10 +135,23 @@ async fn run(
         bytes: copied.bytes,
         tables,
         method: format!(
-            "binary COPY in {jobs} streams from one snapshot{}",
-            if options.verify { ", verified" } else { "" }
+            "binary COPY in {jobs} streams from one snapshot{}{}",
+            if options.verify { ", verified" } else { "" },
+            left_out(&missing_roles)
         ),
     })
+}
+
+/// Says which roles' owners, grants and policies were left out, if any.
+fn left_out(roles: &std::collections::BTreeSet<String>) -> String {
+    if roles.is_empty() {
+        return String::new();
+    }
+    let names: Vec<&str> = roles.iter().map(String::as_str).collect();
+    format!(
+        "; left out owners, grants and policies of roles the target server lacks: {}",
+        names.join(", ")
+    )
 }
 
 /// Logs how long each phase of the copy took (`-v` shows them).
@@ -342,7 +351,7 @@ async fn open_lanes(
     jobs: usize,
 ) -> Result<Vec<Lane>> {
     let begin = format!(
-        "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT {}",
+        "{SNAPSHOT_SESSION}; SET TRANSACTION SNAPSHOT {}",
         quote_literal(snapshot)
     );
     let mut lanes = Vec::with_capacity(jobs);

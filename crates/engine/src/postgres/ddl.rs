@@ -1,16 +1,27 @@
-//! The schema half of a copy, done by PostgreSQL's own tools: pre-data (everything a
-//! table needs before rows go in) is applied as SQL text so that owners and grants of
-//! roles the target server lacks can be left out; post-data (indexes, constraints,
-//! triggers) is built by `pg_restore -j`, which knows their dependencies and builds
-//! them in parallel.
+//! The schema half of a copy, done by PostgreSQL's own tools.
+//!
+//! `pg_restore` turns the schema dump into SQL, one entry per object, each under a
+//! `-- Name: ...; Type: ...; Owner: ...` header. Owners, privileges and row-security
+//! policies can name roles, and roles belong to a server: the target may lack some.
+//! Those are handled per entry, never by editing inside a definition: an owner the
+//! target lacks is left out (the object then belongs to dataalm's user), so are the
+//! grants and policies for roles it lacks, and the roles are reported.
+//!
+//! - pre-data (types, tables, functions, views) is applied as filtered SQL text;
+//! - post-data is built in two passes: indexes, constraints and triggers by
+//!   `pg_restore -j`, which knows their dependencies and builds them in parallel; then
+//!   privileges and policies as filtered SQL text.
 
 use super::conn::{PgUrl, sql_error};
-use super::copy::blocking;
+use super::copy::{blocking, exec};
 use super::tools::{Tool, dbname_arg};
 use crate::{Error, Result};
 use std::collections::BTreeSet;
 use std::path::Path;
 use tokio_postgres::Client;
+
+/// Entry types that name roles beyond their owner, applied after filtering.
+const ROLE_ENTRY_TYPES: [&str; 3] = ["ACL", "DEFAULT ACL", "POLICY"];
 
 /// The roles that exist on a server.
 pub(crate) async fn roles(client: &Client) -> Result<BTreeSet<String>> {
@@ -21,97 +32,276 @@ pub(crate) async fn roles(client: &Client) -> Result<BTreeSet<String>> {
     Ok(rows.iter().map(|row| row.get(0)).collect())
 }
 
-/// Pre-data SQL ready to run in the staging database.
-pub(crate) struct PreData {
+/// How the schema is rebuilt: from which dump, keeping owners and grants or not,
+/// for a server with which roles.
+pub(crate) struct Rebuild<'a> {
+    pub dump: &'a Path,
+    pub keep_owners: bool,
+    pub target_roles: &'a BTreeSet<String>,
+}
+
+/// SQL ready to run, and the roles left out of it.
+pub(crate) struct Filtered {
     pub sql: String,
-    /// Roles the source's owners and grants name that the target server lacks.
     pub missing_roles: BTreeSet<String>,
 }
 
-pub(crate) async fn pre_data(
-    dump: &Path,
-    keep_owners: bool,
-    target_roles: &BTreeSet<String>,
-) -> Result<PreData> {
-    let dump = dump.to_owned();
-    let sql = blocking(move || {
-        let tool = Tool::find("pg_restore")?;
-        let dump = dump.display().to_string();
-        let mut args = vec!["--section=pre-data", "--file=-"];
-        if !keep_owners {
-            args.extend(["--no-owner", "--no-privileges"]);
+impl Rebuild<'_> {
+    /// Creates everything rows need, in the staging database `client` is connected to.
+    pub(crate) async fn pre_data(&self, client: &Client) -> Result<BTreeSet<String>> {
+        let text = self.restore_to_text("--section=pre-data", None).await?;
+        let filtered = filter_entries(&text, self.target_roles);
+        exec(
+            client,
+            &filtered.sql,
+            "create the schema in the staging database",
+        )
+        .await?;
+        Ok(filtered.missing_roles)
+    }
+
+    /// Builds indexes, constraints and triggers `jobs` at a time, then privileges and
+    /// policies.
+    pub(crate) async fn post_data(
+        &self,
+        staging: &PgUrl,
+        client: &Client,
+        jobs: usize,
+    ) -> Result<BTreeSet<String>> {
+        let listing = self.restore_to_text("--list", None).await?;
+        let (parallel, with_roles) = split_listing(&listing);
+        let dir = self.dump.parent().unwrap_or(Path::new("."));
+        let parallel_list = dir.join("post-data-parallel.list");
+        let roles_list = dir.join("post-data-roles.list");
+        write_file(&parallel_list, &parallel)?;
+        write_file(&roles_list, &with_roles)?;
+        let mut missing: BTreeSet<String> = owners(&parallel)
+            .filter(|owner| !self.target_roles.contains(*owner))
+            .map(str::to_owned)
+            .collect();
+        self.restore_in_parallel(staging, &parallel_list, jobs, missing.is_empty())
+            .await?;
+        if self.keep_owners {
+            let text = self
+                .restore_to_text("--section=post-data", Some(&roles_list))
+                .await?;
+            let filtered = filter_entries(&text, self.target_roles);
+            exec(
+                client,
+                &filtered.sql,
+                "grant privileges in the staging database",
+            )
+            .await?;
+            missing.extend(filtered.missing_roles);
         }
-        args.push(&dump);
-        let output = tool.run_local(&args)?;
-        String::from_utf8(output.stdout)
-            .map_err(|_| Error::Other("pg_restore wrote a schema that is not UTF-8".into()))
-    })
-    .await?;
-    Ok(filter_roles(&sql, target_roles))
+        Ok(missing)
+    }
+
+    /// `pg_restore` writing SQL (or the listing) to standard output.
+    async fn restore_to_text(&self, what: &str, list: Option<&Path>) -> Result<String> {
+        let mut args = vec![what.to_owned(), "--file=-".to_owned()];
+        if let Some(list) = list {
+            args.push(format!("--use-list={}", list.display()));
+        }
+        if !self.keep_owners {
+            args.extend(["--no-owner".to_owned(), "--no-privileges".to_owned()]);
+        }
+        args.push(self.dump.display().to_string());
+        let text = blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let output = Tool::find("pg_restore")?.run_local(&args)?;
+            String::from_utf8(output.stdout)
+                .map_err(|_| Error::Other("pg_restore wrote a schema that is not UTF-8".into()))
+        })
+        .await?;
+        Ok(text)
+    }
+
+    async fn restore_in_parallel(
+        &self,
+        staging: &PgUrl,
+        list: &Path,
+        jobs: usize,
+        owners_exist: bool,
+    ) -> Result<()> {
+        let mut args = vec![
+            "--section=post-data".to_owned(),
+            "--exit-on-error".to_owned(),
+            format!("--jobs={jobs}"),
+            format!("--use-list={}", list.display()),
+            format!("--dbname={}", dbname_arg(staging.dbname())),
+        ];
+        if !self.keep_owners || !owners_exist {
+            args.extend(["--no-owner".to_owned(), "--no-privileges".to_owned()]);
+        }
+        args.push(self.dump.display().to_string());
+        let staging = staging.clone();
+        blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            Tool::find("pg_restore")?.run(&staging, &args)?;
+            Ok(())
+        })
+        .await
+    }
 }
 
-/// Builds indexes, constraints and triggers in the staging database, `jobs` at a time.
-pub(crate) async fn post_data(
-    staging: &PgUrl,
-    dump: &Path,
-    jobs: usize,
-    keep_owners: bool,
-) -> Result<()> {
-    let staging = staging.clone();
-    let dump = dump.to_owned();
-    blocking(move || {
-        let tool = Tool::find("pg_restore")?;
-        let jobs = format!("--jobs={jobs}");
-        let dbname = format!("--dbname={}", dbname_arg(staging.dbname()));
-        let dump = dump.display().to_string();
-        let mut args = vec!["--section=post-data", "--exit-on-error", &jobs, &dbname];
-        if !keep_owners {
-            args.extend(["--no-owner", "--no-privileges"]);
-        }
-        args.push(&dump);
-        tool.run(&staging, &args)?;
-        Ok(())
+fn write_file(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).map_err(|source| Error::Io {
+        context: format!("write {}", path.display()),
+        source,
     })
-    .await
 }
 
-/// Drops the owner and grant statements that name a role the target lacks; the
-/// objects then belong to the user dataalm connects as.
-fn filter_roles(sql: &str, target_roles: &BTreeSet<String>) -> PreData {
-    let mut missing_roles = BTreeSet::new();
-    let mut kept = String::with_capacity(sql.len());
-    for line in sql.lines() {
-        // psql meta-commands (`\restrict`...) are not SQL.
-        if line.starts_with('\\') {
+/// Splits a `pg_restore --list` into the entries without other roles and those with.
+fn split_listing(listing: &str) -> (String, String) {
+    let mut plain = String::new();
+    let mut with_roles = String::new();
+    for line in listing.lines().filter(|l| !l.starts_with(';')) {
+        let kind = line.split_once("; ").map_or("", |(_, rest)| rest);
+        // `<table oid> <oid> <TYPE> <schema> <name> <owner>`
+        let kind = kind.splitn(3, ' ').nth(2).unwrap_or("");
+        let target = if ROLE_ENTRY_TYPES
+            .iter()
+            .any(|t| kind.starts_with(&format!("{t} ")))
+        {
+            &mut with_roles
+        } else {
+            &mut plain
+        };
+        target.push_str(line);
+        target.push('\n');
+    }
+    (plain, with_roles)
+}
+
+/// The owners a listing names (its last word).
+fn owners(listing: &str) -> impl Iterator<Item = &str> {
+    listing
+        .lines()
+        .filter_map(|line| line.split_whitespace().last())
+        .filter(|owner| *owner != "-")
+}
+
+/// One entry of pg_restore's SQL: its header fields and its text.
+struct Entry<'a> {
+    kind: &'a str,
+    owner: &'a str,
+    lines: Vec<&'a str>,
+}
+
+/// Splits SQL at entry headers: `--` / `-- Name: ...; Type: ...; Owner: ...` / `--`.
+fn entries(sql: &str) -> Vec<Entry<'_>> {
+    let lines: Vec<&str> = sql.lines().collect();
+    let mut entries = vec![Entry {
+        kind: "",
+        owner: "",
+        lines: Vec::new(),
+    }];
+    let mut i = 0;
+    while i < lines.len() {
+        let header = (lines[i] == "--" && lines.get(i + 2) == Some(&"--"))
+            .then(|| lines.get(i + 1).and_then(|l| parse_header(l)))
+            .flatten();
+        if let Some((kind, owner)) = header {
+            entries.push(Entry {
+                kind,
+                owner,
+                lines: lines[i..i + 3].to_vec(),
+            });
+            i += 3;
             continue;
         }
-        let missing: Vec<String> = roles_named(line)
-            .into_iter()
-            .filter(|role| role != "PUBLIC" && !target_roles.contains(role))
-            .collect();
-        if missing.is_empty() {
-            kept.push_str(line);
-            kept.push('\n');
-        } else {
-            missing_roles.extend(missing);
+        if let Some(entry) = entries.last_mut() {
+            entry.lines.push(lines[i]);
+        }
+        i += 1;
+    }
+    entries
+}
+
+/// `-- Name: x; Type: TABLE; Schema: public; Owner: app` → (`TABLE`, `app`).
+fn parse_header(line: &str) -> Option<(&str, &str)> {
+    let rest = line.strip_prefix("-- Name: ")?;
+    let type_at = rest.rfind("; Type: ")? + "; Type: ".len();
+    let kind = &rest[type_at..];
+    let kind = kind.split_once("; ").map_or(kind, |(kind, _)| kind);
+    let owner = rest
+        .rfind("; Owner: ")
+        .map_or("", |i| &rest[i + "; Owner: ".len()..]);
+    Some((kind, owner))
+}
+
+/// Leaves out what names roles the target lacks: owner statements, grants and revokes,
+/// policies. psql's `\restrict` lines are dropped too; they are not SQL.
+fn filter_entries(sql: &str, target_roles: &BTreeSet<String>) -> Filtered {
+    let lacks = |role: &str| role != "PUBLIC" && role != "public" && !target_roles.contains(role);
+    let mut missing_roles = BTreeSet::new();
+    let mut out = String::with_capacity(sql.len());
+    for entry in entries(sql) {
+        let mut lines = entry.lines;
+        match entry.kind {
+            "ACL" | "DEFAULT ACL" => lines.retain(|line| {
+                let lacking: Vec<String> =
+                    roles_named(line).into_iter().filter(|r| lacks(r)).collect();
+                missing_roles.extend(lacking.iter().cloned());
+                lacking.is_empty()
+            }),
+            "POLICY" => {
+                let lacking: Vec<String> = lines
+                    .iter()
+                    .flat_map(|line| policy_roles(line))
+                    .filter(|r| lacks(r))
+                    .collect();
+                if !lacking.is_empty() {
+                    missing_roles.extend(lacking);
+                    continue;
+                }
+            }
+            _ if !entry.owner.is_empty() && lacks(entry.owner) => {
+                if let Some(at) = lines
+                    .iter()
+                    .rposition(|line| is_owner_line(line, entry.owner))
+                {
+                    lines.remove(at);
+                    missing_roles.insert(entry.owner.to_owned());
+                }
+            }
+            _ => {}
+        }
+        for line in lines {
+            if is_restrict_line(line) {
+                continue;
+            }
+            out.push_str(line);
+            out.push('\n');
         }
     }
-    PreData {
-        sql: kept,
+    Filtered {
+        sql: out,
         missing_roles,
     }
 }
 
-/// The roles an owner or privilege statement names, unquoted.
+fn is_restrict_line(line: &str) -> bool {
+    let Some(rest) = line
+        .strip_prefix("\\restrict ")
+        .or_else(|| line.strip_prefix("\\unrestrict "))
+    else {
+        return false;
+    };
+    !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
+fn is_owner_line(line: &str, owner: &str) -> bool {
+    line.starts_with("ALTER ")
+        && line
+            .rfind(" OWNER TO ")
+            .is_some_and(|i| identifier(&line[i + " OWNER TO ".len()..]) == owner)
+}
+
+/// The roles a grant, revoke or default-privileges statement names, unquoted.
 fn roles_named(line: &str) -> Vec<String> {
-    let is_privilege = ["GRANT ", "REVOKE ", "ALTER DEFAULT PRIVILEGES "]
-        .iter()
-        .any(|start| line.starts_with(start));
-    let is_owner = line.starts_with("ALTER ") && line.contains(" OWNER TO ");
-    if !is_privilege && !is_owner {
-        return Vec::new();
-    }
-    [" OWNER TO ", " TO ", " FROM ", " FOR ROLE "]
+    [" TO ", " FROM ", " FOR ROLE "]
         .iter()
         .filter_map(|keyword| line.rfind(keyword).map(|i| &line[i + keyword.len()..]))
         .map(identifier)
@@ -119,52 +309,118 @@ fn roles_named(line: &str) -> Vec<String> {
         .collect()
 }
 
+/// The roles of `CREATE POLICY ... TO a, "b" USING (...)`.
+fn policy_roles(line: &str) -> Vec<String> {
+    if !line.starts_with("CREATE POLICY ") {
+        return Vec::new();
+    }
+    let Some(at) = line.find(" TO ") else {
+        return Vec::new();
+    };
+    let mut rest = &line[at + " TO ".len()..];
+    let mut roles = Vec::new();
+    loop {
+        let (role, used) = identifier_len(rest);
+        if role.is_empty() {
+            break;
+        }
+        roles.push(role);
+        rest = &rest[used..];
+        match rest.strip_prefix(", ") {
+            Some(next) => rest = next,
+            None => break,
+        }
+    }
+    roles
+}
+
 /// The identifier at the start of `text`: `"Quoted ""one"""` or `plain`.
 fn identifier(text: &str) -> String {
+    identifier_len(text).0
+}
+
+/// The identifier at the start of `text` and how many bytes it took.
+fn identifier_len(text: &str) -> (String, usize) {
     if let Some(rest) = text.strip_prefix('"') {
         let mut name = String::new();
-        let mut chars = rest.chars().peekable();
-        while let Some(c) = chars.next() {
-            if c == '"' {
-                if chars.peek() == Some(&'"') {
-                    chars.next();
-                    name.push('"');
-                } else {
-                    break;
-                }
-            } else {
+        let mut chars = rest.char_indices().peekable();
+        while let Some((i, c)) = chars.next() {
+            if c != '"' {
                 name.push(c);
+            } else if chars.peek().is_some_and(|(_, next)| *next == '"') {
+                chars.next();
+                name.push('"');
+            } else {
+                return (name, i + 2);
             }
         }
-        return name;
+        return (name, text.len());
     }
-    text.chars()
+    let name: String = text
+        .chars()
         .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '$')
-        .collect()
+        .collect();
+    let used = name.len();
+    (name, used)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn entry(name: &str, kind: &str, owner: &str, body: &str) -> String {
+        format!("--\n-- Name: {name}; Type: {kind}; Schema: public; Owner: {owner}\n--\n\n{body}\n")
+    }
+
+    fn roles(names: &[&str]) -> BTreeSet<String> {
+        names.iter().map(|n| (*n).to_owned()).collect()
+    }
+
     #[test]
-    fn owners_and_grants_of_missing_roles_are_left_out() {
-        let sql = "\\restrict abc\n\
-                   CREATE TABLE public.t (a integer);\n\
-                   ALTER TABLE public.t OWNER TO app;\n\
-                   ALTER TABLE public.u OWNER TO \"Gone \"\"Role\"\"\";\n\
-                   GRANT SELECT ON TABLE public.t TO reporting;\n\
-                   GRANT SELECT ON TABLE public.t TO PUBLIC;\n\
-                   REVOKE ALL ON SCHEMA public FROM gone;\n";
-        let roles: BTreeSet<String> = ["app".to_owned()].into();
-        let filtered = filter_roles(sql, &roles);
-        assert_eq!(
-            filtered.sql,
-            "CREATE TABLE public.t (a integer);\n\
-             ALTER TABLE public.t OWNER TO app;\n\
-             GRANT SELECT ON TABLE public.t TO PUBLIC;\n"
-        );
+    fn owners_grants_and_policies_of_missing_roles_are_left_out() {
+        let sql = [
+            "\\restrict abc123\nSET row_security = off;\n".to_owned(),
+            entry("t", "TABLE", "app", "CREATE TABLE public.t (a integer);\n\nALTER TABLE public.t OWNER TO app;"),
+            entry("u", "TABLE", "Gone \"Role\"", "CREATE TABLE public.u (a integer);\n\nALTER TABLE public.u OWNER TO \"Gone \"\"Role\"\"\";"),
+            entry("TABLE t", "ACL", "app", "GRANT SELECT ON TABLE public.t TO reporting;\nGRANT SELECT ON TABLE public.t TO PUBLIC;\nREVOKE ALL ON TABLE public.t FROM gone;"),
+            entry("t p", "POLICY", "app", "CREATE POLICY p ON public.t FOR SELECT TO app, \"aud itor\" USING ((a > 0));"),
+            entry("t q", "POLICY", "app", "CREATE POLICY q ON public.t FOR SELECT TO app USING ((a > 0));"),
+            "\\unrestrict abc123\n".to_owned(),
+        ]
+        .concat();
+        let filtered = filter_entries(&sql, &roles(&["app"]));
+        assert!(filtered.sql.contains("ALTER TABLE public.t OWNER TO app;"));
+        assert!(filtered.sql.contains("CREATE TABLE public.u"));
+        assert!(!filtered.sql.contains("OWNER TO \"Gone"));
+        assert!(!filtered.sql.contains("reporting"));
+        assert!(filtered.sql.contains("TO PUBLIC;"));
+        assert!(!filtered.sql.contains("FROM gone"));
+        assert!(!filtered.sql.contains("CREATE POLICY p"));
+        assert!(filtered.sql.contains("CREATE POLICY q"));
+        assert!(!filtered.sql.contains("restrict"));
         let missing: Vec<&str> = filtered.missing_roles.iter().map(String::as_str).collect();
-        assert_eq!(missing, ["Gone \"Role\"", "gone", "reporting"]);
+        assert_eq!(missing, ["Gone \"Role\"", "aud itor", "gone", "reporting"]);
+    }
+
+    #[test]
+    fn definitions_are_never_edited() {
+        // A function body with lines that look like grants or meta-commands.
+        let body = "CREATE FUNCTION public.f() RETURNS void\n    LANGUAGE plpgsql\n    AS $$\nBEGIN\nGRANT SELECT ON ALL TABLES IN SCHEMA public TO lf_reporting;\n\\documentclass{article}\nEND $$;";
+        let sql = entry("f()", "FUNCTION", "app", body);
+        let filtered = filter_entries(&sql, &roles(&["app"]));
+        assert_eq!(filtered.sql, sql);
+        assert!(filtered.missing_roles.is_empty());
+    }
+
+    #[test]
+    fn listings_split_by_entry_type() {
+        let listing = ";\n; Archive\n3; 2606 1 CONSTRAINT public t t_pkey app\n4; 0 0 ACL public TABLE t app\n5; 0 0 DEFAULT ACL - DEFAULT PRIVILEGES FOR TABLES app\n6; 1 2 POLICY public t p app\n7; 1 3 EVENT TRIGGER - e gone\n";
+        let (plain, with_roles) = split_listing(listing);
+        assert_eq!(
+            plain,
+            "3; 2606 1 CONSTRAINT public t t_pkey app\n7; 1 3 EVENT TRIGGER - e gone\n"
+        );
+        assert_eq!(with_roles.lines().count(), 3);
+        assert_eq!(owners(&plain).collect::<Vec<_>>(), ["app", "gone"]);
     }
 }
