@@ -162,6 +162,16 @@ pub fn operation_json(op: &Operation) -> serde_json::Value {
     // Captured rows can be large and are of no use to a reader of the status.
     if let Some(data) = value.get_mut("data").and_then(|d| d.as_object_mut()) {
         data.remove("captured");
+        // Locations carry the credentials of the target's URL.
+        for (key, location) in [
+            ("staging", &op.data.staging),
+            ("previous", &op.data.previous),
+        ] {
+            data.insert(
+                key.into(),
+                serde_json::json!(location.as_ref().map(|l| l.redacted())),
+            );
+        }
     }
     value
 }

@@ -274,13 +274,14 @@ fn password_from_environment(config: &tokio_postgres::Config) -> Option<String> 
         .copied()
         .unwrap_or(5432)
         .to_string();
-    let wanted = [
-        host.as_str(),
-        port.as_str(),
-        config.get_dbname().unwrap_or_default(),
-        config.get_user().unwrap_or_default(),
-    ];
-    pgpass_lookup(&text, wanted)
+    let dbname = config.get_dbname().unwrap_or_default();
+    let user = config.get_user().unwrap_or_default();
+    // The staging and previous databases are the target's, so the target's line fits.
+    let mut names = vec![dbname];
+    names.extend(super::names::origin(dbname));
+    names
+        .into_iter()
+        .find_map(|name| pgpass_lookup(&text, [host.as_str(), port.as_str(), name, user]))
 }
 
 /// Finds the password for `host:port:database:user` in the text of a `.pgpass` file:

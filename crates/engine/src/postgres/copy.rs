@@ -149,7 +149,7 @@ fn left_out(roles: &std::collections::BTreeSet<String>) -> String {
     }
     let names: Vec<&str> = roles.iter().map(String::as_str).collect();
     format!(
-        "; left out owners, grants and policies of roles the target server lacks: {}",
+        "; left out owners, grants and policies of roles the target server lacks or dataalm may not act as: {}",
         names.join(", ")
     )
 }

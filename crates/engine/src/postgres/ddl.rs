@@ -23,13 +23,33 @@ use tokio_postgres::Client;
 /// Entry types that name roles beyond their owner, applied after filtering.
 const ROLE_ENTRY_TYPES: [&str; 3] = ["ACL", "DEFAULT ACL", "POLICY"];
 
-/// The roles that exist on a server.
-pub(crate) async fn roles(client: &Client) -> Result<BTreeSet<String>> {
+/// The roles of the target server, as far as rebuilding the schema cares.
+#[derive(Default)]
+pub(crate) struct TargetRoles {
+    /// Roles that exist: grants and policies may name them.
+    pub existing: BTreeSet<String>,
+    /// Roles dataalm's user may act as: objects may be given to them, default
+    /// privileges set for them.
+    pub assumable: BTreeSet<String>,
+}
+
+pub(crate) async fn roles(client: &Client) -> Result<TargetRoles> {
     let rows = client
-        .query("SELECT rolname::text FROM pg_roles", &[])
+        .query(
+            "SELECT rolname::text, pg_has_role(current_user, oid, 'MEMBER') FROM pg_roles",
+            &[],
+        )
         .await
         .map_err(|e| sql_error("list the target server's roles", &e))?;
-    Ok(rows.iter().map(|row| row.get(0)).collect())
+    let mut roles = TargetRoles::default();
+    for row in rows {
+        let (name, member): (String, bool) = (row.get(0), row.get(1));
+        if member {
+            roles.assumable.insert(name.clone());
+        }
+        roles.existing.insert(name);
+    }
+    Ok(roles)
 }
 
 /// How the schema is rebuilt: from which dump, keeping owners and grants or not,
@@ -37,7 +57,7 @@ pub(crate) async fn roles(client: &Client) -> Result<BTreeSet<String>> {
 pub(crate) struct Rebuild<'a> {
     pub dump: &'a Path,
     pub keep_owners: bool,
-    pub target_roles: &'a BTreeSet<String>,
+    pub target_roles: &'a TargetRoles,
 }
 
 /// SQL ready to run, and the roles left out of it.
@@ -76,7 +96,7 @@ impl Rebuild<'_> {
         write_file(&parallel_list, &parallel)?;
         write_file(&roles_list, &with_roles)?;
         let mut missing: BTreeSet<String> = owners(&parallel)
-            .filter(|owner| !self.target_roles.contains(*owner))
+            .filter(|owner| !self.target_roles.assumable.contains(*owner))
             .map(str::to_owned)
             .collect();
         self.restore_in_parallel(staging, &parallel_list, jobs, missing.is_empty())
@@ -231,18 +251,29 @@ fn parse_header(line: &str) -> Option<(&str, &str)> {
     Some((kind, owner))
 }
 
-/// Leaves out what names roles the target lacks: owner statements, grants and revokes,
-/// policies. psql's `\restrict` lines are dropped too; they are not SQL.
-fn filter_entries(sql: &str, target_roles: &BTreeSet<String>) -> Filtered {
-    let lacks = |role: &str| role != "PUBLIC" && role != "public" && !target_roles.contains(role);
+/// Leaves out what names roles the target lacks, or owners dataalm's user cannot give
+/// objects to: owner statements, grants and revokes, policies. psql's `\restrict`
+/// lines are dropped too; they are not SQL.
+fn filter_entries(sql: &str, roles: &TargetRoles) -> Filtered {
+    let lacks = |role: &str, membership: bool| {
+        let known = if membership {
+            &roles.assumable
+        } else {
+            &roles.existing
+        };
+        !role.eq_ignore_ascii_case("public") && !known.contains(role)
+    };
     let mut missing_roles = BTreeSet::new();
     let mut out = String::with_capacity(sql.len());
     for entry in entries(sql) {
         let mut lines = entry.lines;
         match entry.kind {
             "ACL" | "DEFAULT ACL" => lines.retain(|line| {
-                let lacking: Vec<String> =
-                    roles_named(line).into_iter().filter(|r| lacks(r)).collect();
+                let lacking: Vec<String> = roles_named(line)
+                    .into_iter()
+                    .filter(|(role, membership)| lacks(role, *membership))
+                    .map(|(role, _)| role)
+                    .collect();
                 missing_roles.extend(lacking.iter().cloned());
                 lacking.is_empty()
             }),
@@ -250,14 +281,14 @@ fn filter_entries(sql: &str, target_roles: &BTreeSet<String>) -> Filtered {
                 let lacking: Vec<String> = lines
                     .iter()
                     .flat_map(|line| policy_roles(line))
-                    .filter(|r| lacks(r))
+                    .filter(|role| lacks(role, false))
                     .collect();
                 if !lacking.is_empty() {
                     missing_roles.extend(lacking);
                     continue;
                 }
             }
-            _ if !entry.owner.is_empty() && lacks(entry.owner) => {
+            _ if !entry.owner.is_empty() && lacks(entry.owner, true) => {
                 if let Some(at) = lines
                     .iter()
                     .rposition(|line| is_owner_line(line, entry.owner))
@@ -299,13 +330,16 @@ fn is_owner_line(line: &str, owner: &str) -> bool {
             .is_some_and(|i| identifier(&line[i + " OWNER TO ".len()..]) == owner)
 }
 
-/// The roles a grant, revoke or default-privileges statement names, unquoted.
-fn roles_named(line: &str) -> Vec<String> {
-    [" TO ", " FROM ", " FOR ROLE "]
+/// The roles a grant, revoke or default-privileges statement names, unquoted, and
+/// whether acting for them needs membership (`FOR ROLE`).
+fn roles_named(line: &str) -> Vec<(String, bool)> {
+    [(" TO ", false), (" FROM ", false), (" FOR ROLE ", true)]
         .iter()
-        .filter_map(|keyword| line.rfind(keyword).map(|i| &line[i + keyword.len()..]))
-        .map(identifier)
-        .filter(|role| !role.is_empty())
+        .filter_map(|(keyword, membership)| {
+            let at = line.rfind(keyword)?;
+            let role = identifier(&line[at + keyword.len()..]);
+            (!role.is_empty()).then_some((role, *membership))
+        })
         .collect()
 }
 
@@ -372,8 +406,36 @@ mod tests {
         format!("--\n-- Name: {name}; Type: {kind}; Schema: public; Owner: {owner}\n--\n\n{body}\n")
     }
 
-    fn roles(names: &[&str]) -> BTreeSet<String> {
-        names.iter().map(|n| (*n).to_owned()).collect()
+    fn roles(names: &[&str]) -> TargetRoles {
+        let names: BTreeSet<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        TargetRoles {
+            existing: names.clone(),
+            assumable: names,
+        }
+    }
+
+    #[test]
+    fn objects_go_only_to_owners_dataalm_may_act_as() {
+        let sql = [
+            entry("t", "TABLE", "boss", "CREATE TABLE public.t (a integer);\n\nALTER TABLE public.t OWNER TO boss;"),
+            entry("TABLE t", "ACL", "boss", "GRANT SELECT ON TABLE public.t TO boss;"),
+            entry("DEFAULT PRIVILEGES", "DEFAULT ACL", "boss", "ALTER DEFAULT PRIVILEGES FOR ROLE boss IN SCHEMA public GRANT SELECT ON TABLES TO app;"),
+        ]
+        .concat();
+        let mut target = roles(&["app"]);
+        target.existing.insert("boss".into());
+        let filtered = filter_entries(&sql, &target);
+        assert!(!filtered.sql.contains("OWNER TO boss"));
+        assert!(
+            filtered
+                .sql
+                .contains("GRANT SELECT ON TABLE public.t TO boss;")
+        );
+        assert!(!filtered.sql.contains("FOR ROLE boss"));
+        assert_eq!(
+            filtered.missing_roles.into_iter().collect::<Vec<_>>(),
+            ["boss"]
+        );
     }
 
     #[test]

@@ -27,6 +27,11 @@ pub fn discarded(previous: &str) -> String {
         .map_or_else(|| format!("{previous}_rolledback"), str::to_owned)
 }
 
+/// The target a staging or previous name belongs to.
+pub fn origin(name: &str) -> Option<&str> {
+    name.rfind("__dataalm_op-").map(|i| &name[..i])
+}
+
 pub(crate) fn check_lengths(target: &PgUrl) -> Result<()> {
     let longest = previous(target.dbname(), &"x".repeat(OP_ID_LEN));
     if longest.len() > MAX_NAME {
@@ -51,5 +56,7 @@ mod tests {
         assert_eq!(staging("erp", op), "erp__dataalm_op-20261126-011500-ab12");
         assert_eq!(discarded(&previous("erp", op)), staging("erp", op));
         assert!(previous("erp", op).len() <= MAX_NAME);
+        assert_eq!(origin(&previous("erp", op)), Some("erp"));
+        assert_eq!(origin("erp"), None);
     }
 }

@@ -11,7 +11,7 @@ use dataalm_core::progress::Progress;
 pub(crate) fn run(ends: &Ends, op: &mut Operation, progress: &dyn Progress) -> Result<Outcome> {
     let engine = dataalm_engine::engine_for(&ends.target.location)?;
     let staging = engine.staging_location(&ends.target.location, &op.id);
-    // Journal where the copy goes before making it, so a rollback finds it.
+    // Recorded with the step's outcome; a rollback after a crash derives the same names.
     op.data.staging = Some(staging.clone());
     op.data.previous = Some(engine.previous_location(&ends.target.location, &op.id));
     let started = std::time::Instant::now();

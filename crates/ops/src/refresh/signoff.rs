@@ -49,12 +49,14 @@ pub fn rollback(ctx: &Context, op_id: &str) -> Result<Operation> {
     }
     let target = ctx.store.env(&op.target)?;
     let engine = dataalm_engine::engine_for(&target.location)?;
-    if let Some(previous) = &op.data.previous {
-        engine.swap_back(&target.location, previous)?;
-    }
-    if let Some(staging) = &op.data.staging {
-        engine.drop_database(staging)?;
-    }
+    // A crash in the middle of the copy leaves them unjournaled; their names follow
+    // from the target and the operation, and both calls do nothing when absent.
+    let previous = (op.data.previous.clone())
+        .unwrap_or_else(|| engine.previous_location(&target.location, &op.id));
+    let staging = (op.data.staging.clone())
+        .unwrap_or_else(|| engine.staging_location(&target.location, &op.id));
+    engine.swap_back(&target.location, &previous)?;
+    engine.drop_database(&staging)?;
     if let Some(id) = op.data.announcement_id.clone() {
         let mut db = EnvDb::open(&target, false)?;
         let profile = db.profile.clone();
