@@ -181,6 +181,9 @@ pub struct RefreshArgs {
     /// Do not copy owners and grants (PostgreSQL); objects belong to the target's user.
     #[arg(long)]
     pub no_owner: bool,
+    /// Copy tables bigger than this as several ranges in parallel (PostgreSQL).
+    #[arg(long, default_value = "1GB", value_name = "SIZE")]
+    pub split_above: String,
     #[arg(long)]
     pub json: bool,
 }

@@ -213,7 +213,13 @@ pub struct CopyOptions {
     pub verify: bool,
     /// Keep owners and grants where the roles exist on the target server.
     pub owners_and_grants: bool,
+    /// Tables bigger than this are copied as several ranges in parallel.
+    pub split_bytes: u64,
 }
+
+/// Splitting a table pays when the servers have cores to spare for the extra streams;
+/// below this size the gain is lost to the cost of range scans.
+pub const DEFAULT_SPLIT_BYTES: u64 = 1 << 30;
 
 impl Default for CopyOptions {
     fn default() -> Self {
@@ -221,6 +227,7 @@ impl Default for CopyOptions {
             jobs: None,
             verify: false,
             owners_and_grants: true,
+            split_bytes: DEFAULT_SPLIT_BYTES,
         }
     }
 }

@@ -39,12 +39,14 @@ fn pg(url: String) -> Location {
     Location::Postgres(url)
 }
 
-/// Two lanes, verified, owners and grants kept.
+/// Two lanes, verified, owners and grants kept, and tables over 64 kB split into
+/// ranges so that path is taken on test-sized data.
 fn options() -> CopyOptions {
     CopyOptions {
         jobs: Some(2),
         verify: true,
         owners_and_grants: true,
+        split_bytes: 64 << 10,
     }
 }
 

@@ -3,7 +3,7 @@
 use crate::cli::{HistoryArgs, OpArgs, RefreshArgs, StatusArgs};
 use crate::output;
 use crate::progress::Display;
-use anyhow::{Result, bail};
+use anyhow::{Context as _, Result, bail};
 use dataalm_core::{CopyOptions, Operation, StepStatus, when};
 use dataalm_ops::Actor;
 use dataalm_ops::refresh::{self, Context, display_state};
@@ -25,6 +25,8 @@ pub fn refresh(store: &Store, args: &RefreshArgs) -> Result<()> {
         jobs: args.jobs.map(usize::from),
         verify: args.verify,
         owners_and_grants: !args.no_owner,
+        split_bytes: dataalm_finance::parse_size(&args.split_above)
+            .with_context(|| format!("--split-above {}", args.split_above))?,
     };
     let op = refresh::start(&ctx, &args.from, &args.to, copy)?;
     finish(&op, args.json)

@@ -21,6 +21,7 @@
 //! coordinator, so a resume takes a new one and copies everything again.
 
 use super::conn::{PgUrl, sql_error};
+use super::indexes::{self, EarlyIndexes};
 use super::tools::{Tool, dbname_arg};
 use super::{ddl, maintenance};
 use crate::{CopyStats, Error, Result};
@@ -41,8 +42,6 @@ use tokio_postgres::Client;
 const SNAPSHOT_SESSION: &str =
     "SET row_security = off; BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
 
-/// Tables bigger than this are cut into ranges of about this size.
-const SPLIT_BYTES: u64 = 256 << 20;
 /// Progress is reported at least every this many bytes per lane.
 const REPORT_BYTES: u64 = 4 << 20;
 /// Rows travel to the staging server in messages of about this size.
@@ -110,18 +109,31 @@ async fn run(
     let mut missing_roles = rebuild.pre_data(&staging_client).await?;
     clock.lap("pre-data schema");
     let mut lanes = open_lanes(source, staging, &snapshot, jobs).await?;
-    let total_bytes: u64 = facts.tables.iter().map(|t| t.bytes).sum();
-    let copied = copy_data(&mut lanes, &facts.tables, total_bytes, progress).await?;
+    let copied = copy_data(&mut lanes, &facts, options.split_bytes, progress).await?;
 
     clock.lap("data");
     copy_sequences(&coordinator, &staging_client, &facts.sequences).await?;
     copy_large_objects(&coordinator, &staging_client, &facts.large_objects).await?;
     clock.lap("sequences and large objects");
-    missing_roles.extend(rebuild.post_data(staging, &staging_client, jobs).await?);
+    let built = &facts.early_indexes.entries;
+    missing_roles.extend(
+        rebuild
+            .post_data(staging, &staging_client, jobs, built)
+            .await?,
+    );
     clock.lap("indexes, constraints and triggers");
     refresh_materialized_views(&staging_client, &facts.materialized_views).await?;
-    let analyze = "gather statistics in the staging database";
-    exec(&staging_client, "ANALYZE", analyze).await?;
+    // Loaded tables were analyzed as they were finished; these have no rows of their own
+    // or got them only now.
+    for relation in facts.partitioned.iter().chain(&facts.materialized_views) {
+        let sql = format!("ANALYZE {relation}");
+        exec(
+            &staging_client,
+            &sql,
+            &format!("gather statistics of {relation}"),
+        )
+        .await?;
+    }
     clock.lap("materialized views and statistics");
     if options.verify {
         verify(&mut lanes, &facts.tables).await?;
@@ -191,6 +203,8 @@ struct SourceFacts {
     sequences: Vec<String>,
     large_objects: Vec<u32>,
     materialized_views: Vec<String>,
+    partitioned: Vec<String>,
+    early_indexes: EarlyIndexes,
 }
 
 /// A table to copy: quoted qualified name, name for people, size, columns to copy.
@@ -228,6 +242,12 @@ impl SourceFacts {
             database,
             tables: read_tables(client).await?,
             sequences: names_of(client, "S").await?,
+            partitioned: names_of(client, "p").await?,
+            early_indexes: indexes::read(
+                client,
+                &format!("c.relkind = 'r' AND {USER_SCHEMA} AND {NOT_IN_EXTENSION}"),
+            )
+            .await?,
             large_objects: large_objects(client).await?,
             materialized_views: populated_materialized_views(client).await?,
         })
@@ -361,12 +381,8 @@ async fn open_lanes(
         let staging_client = staging.connect_async().await?;
         // The staging copy is rebuilt from scratch after a crash, so waiting for each
         // commit to reach disk buys nothing.
-        exec(
-            &staging_client,
-            "SET synchronous_commit = off",
-            "set up loading",
-        )
-        .await?;
+        let setup = "SET synchronous_commit = off; SET maintenance_work_mem = '256MB'";
+        exec(&staging_client, setup, "set up loading").await?;
         lanes.push(Lane {
             source: source_client,
             staging: staging_client,
@@ -381,10 +397,11 @@ struct Chunk<'a> {
     pages: Option<(u64, Option<u64>)>,
 }
 
-fn chunks(tables: &[Table]) -> VecDeque<Chunk<'_>> {
+/// Tables bigger than `split_bytes` are cut into ranges of about that size.
+fn chunks(tables: &[Table], split_bytes: u64) -> VecDeque<Chunk<'_>> {
     let mut chunks: Vec<(u64, Chunk)> = Vec::new();
     for table in tables {
-        let parts = table.bytes.div_ceil(SPLIT_BYTES);
+        let parts = table.bytes.div_ceil(split_bytes.max(1));
         if parts <= 1 || table.pages < parts {
             chunks.push((table.bytes, Chunk { table, pages: None }));
             continue;
@@ -411,6 +428,10 @@ struct Copied {
 /// Shared by the lanes while they copy.
 struct Shared<'a> {
     queue: Mutex<VecDeque<Chunk<'a>>>,
+    /// Chunks not yet copied, per table: the lane that copies the last one finishes
+    /// the table (indexes, statistics).
+    remaining: Mutex<HashMap<&'a str, usize>>,
+    early_indexes: &'a EarlyIndexes,
     bytes: AtomicU64,
     total: u64,
     rows: Mutex<HashMap<String, u64>>,
@@ -420,12 +441,21 @@ struct Shared<'a> {
 
 async fn copy_data(
     lanes: &mut [Lane],
-    tables: &[Table],
-    total: u64,
+    facts: &SourceFacts,
+    split_bytes: u64,
     progress: &dyn Progress,
 ) -> Result<Copied> {
+    let total: u64 = facts.tables.iter().map(|t| t.bytes).sum();
+    let tables = &facts.tables;
+    let queue = chunks(tables, split_bytes);
+    let mut remaining: HashMap<&str, usize> = HashMap::new();
+    for chunk in &queue {
+        *remaining.entry(chunk.table.quoted.as_str()).or_default() += 1;
+    }
     let shared = Shared {
-        queue: Mutex::new(chunks(tables)),
+        queue: Mutex::new(queue),
+        remaining: Mutex::new(remaining),
+        early_indexes: &facts.early_indexes,
         bytes: AtomicU64::new(0),
         total,
         rows: Mutex::new(HashMap::new()),
@@ -458,7 +488,31 @@ async fn lane_work(lane: &mut Lane, shared: &Shared<'_>) -> Result<()> {
         if !shared.first_done.swap(true, Ordering::Relaxed) {
             failpoint::check(Step::CopyToStaging, When::During);
         }
+        let last = shared.remaining.lock().ok().is_some_and(|mut remaining| {
+            let left = remaining.entry(chunk.table.quoted.as_str()).or_default();
+            *left = left.saturating_sub(1);
+            *left == 0
+        });
+        if last {
+            finish_table(lane, chunk.table, shared).await?;
+        }
     }
+}
+
+/// A fully loaded table gets its indexes and statistics while other lanes copy on.
+async fn finish_table(lane: &Lane, table: &Table, shared: &Shared<'_>) -> Result<()> {
+    let statements = shared.early_indexes.by_table.get(&table.quoted);
+    let context = format!("build the indexes of {}", table.name);
+    for statement in statements.into_iter().flatten() {
+        exec(&lane.staging, statement, &context).await?;
+    }
+    let analyze = format!("ANALYZE {}", table.quoted);
+    exec(
+        &lane.staging,
+        &analyze,
+        &format!("gather statistics of {}", table.name),
+    )
+    .await
 }
 
 async fn copy_chunk(lane: &mut Lane, chunk: &Chunk<'_>, shared: &Shared<'_>) -> Result<()> {

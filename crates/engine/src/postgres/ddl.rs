@@ -14,9 +14,10 @@
 
 use super::conn::{PgUrl, sql_error};
 use super::copy::{blocking, exec};
+use super::indexes::{CatalogId, listing_id};
 use super::tools::{Tool, dbname_arg};
 use crate::{Error, Result};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
 use tokio_postgres::Client;
 
@@ -87,9 +88,10 @@ impl Rebuild<'_> {
         staging: &PgUrl,
         client: &Client,
         jobs: usize,
+        built: &HashSet<CatalogId>,
     ) -> Result<BTreeSet<String>> {
         let listing = self.restore_to_text("--list", None).await?;
-        let (parallel, with_roles) = split_listing(&listing);
+        let (parallel, with_roles) = split_listing(&listing, built);
         let dir = self.dump.parent().unwrap_or(Path::new("."));
         let parallel_list = dir.join("post-data-parallel.list");
         let roles_list = dir.join("post-data-roles.list");
@@ -172,11 +174,13 @@ fn write_file(path: &Path, text: &str) -> Result<()> {
     })
 }
 
-/// Splits a `pg_restore --list` into the entries without other roles and those with.
-fn split_listing(listing: &str) -> (String, String) {
+/// Splits a `pg_restore --list` into the entries without other roles and those with,
+/// leaving out those already `built`.
+fn split_listing(listing: &str, built: &HashSet<CatalogId>) -> (String, String) {
     let mut plain = String::new();
     let mut with_roles = String::new();
-    for line in listing.lines().filter(|l| !l.starts_with(';')) {
+    let lines = listing.lines().filter(|l| !l.starts_with(';'));
+    for line in lines.filter(|l| listing_id(l).is_none_or(|id| !built.contains(&id))) {
         let kind = line.split_once("; ").map_or("", |(_, rest)| rest);
         // `<table oid> <oid> <TYPE> <schema> <name> <owner>`
         let kind = kind.splitn(3, ' ').nth(2).unwrap_or("");
@@ -477,7 +481,9 @@ mod tests {
     #[test]
     fn listings_split_by_entry_type() {
         let listing = ";\n; Archive\n3; 2606 1 CONSTRAINT public t t_pkey app\n4; 0 0 ACL public TABLE t app\n5; 0 0 DEFAULT ACL - DEFAULT PRIVILEGES FOR TABLES app\n6; 1 2 POLICY public t p app\n7; 1 3 EVENT TRIGGER - e gone\n";
-        let (plain, with_roles) = split_listing(listing);
+        let built: HashSet<CatalogId> = [(2606, 9)].into();
+        let listing = format!("{listing}9; 2606 9 CONSTRAINT public t t_built app\n");
+        let (plain, with_roles) = split_listing(&listing, &built);
         assert_eq!(
             plain,
             "3; 2606 1 CONSTRAINT public t t_pkey app\n7; 1 3 EVENT TRIGGER - e gone\n"

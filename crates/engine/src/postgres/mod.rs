@@ -12,6 +12,7 @@ mod copy;
 mod cutover;
 mod db;
 mod ddl;
+mod indexes;
 mod maintenance;
 mod names;
 mod tools;
