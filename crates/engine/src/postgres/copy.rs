@@ -241,15 +241,15 @@ impl SourceFacts {
         Ok(SourceFacts {
             database,
             tables: read_tables(client).await?,
-            sequences: names_of(client, "S").await?,
-            partitioned: names_of(client, "p").await?,
+            sequences: relations(client, "c.relkind = 'S'").await?,
+            partitioned: relations(client, "c.relkind = 'p'").await?,
             early_indexes: indexes::read(
                 client,
                 &format!("c.relkind = 'r' AND {USER_SCHEMA} AND {NOT_IN_EXTENSION}"),
             )
             .await?,
             large_objects: large_objects(client).await?,
-            materialized_views: populated_materialized_views(client).await?,
+            materialized_views: relations(client, "c.relkind = 'm' AND c.relispopulated").await?,
         })
     }
 }
@@ -283,33 +283,19 @@ async fn read_tables(client: &Client) -> Result<Vec<Table>> {
         .collect())
 }
 
-/// Quoted names of the user's relations of one kind (`S` sequences), in creation order.
-async fn names_of(client: &Client, kind: &str) -> Result<Vec<String>> {
+/// Quoted names of the user's relations that meet `condition` (on `pg_class c`), in
+/// creation order, so that one built on another comes after it.
+async fn relations(client: &Client, condition: &str) -> Result<Vec<String>> {
     let sql = format!(
         "SELECT format('%I.%I', n.nspname, c.relname)
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-         WHERE c.relkind = {} AND {USER_SCHEMA} AND {NOT_IN_EXTENSION}
-         ORDER BY c.oid",
-        quote_literal(kind)
-    );
-    let rows = client
-        .query(&sql, &[])
-        .await
-        .map_err(|e| sql_error("list the source's relations", &e))?;
-    Ok(rows.iter().map(|row| row.get(0)).collect())
-}
-
-async fn populated_materialized_views(client: &Client) -> Result<Vec<String>> {
-    let sql = format!(
-        "SELECT format('%I.%I', n.nspname, c.relname)
-         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-         WHERE c.relkind = 'm' AND c.relispopulated AND {USER_SCHEMA} AND {NOT_IN_EXTENSION}
+         WHERE {condition} AND {USER_SCHEMA} AND {NOT_IN_EXTENSION}
          ORDER BY c.oid"
     );
     let rows = client
         .query(&sql, &[])
         .await
-        .map_err(|e| sql_error("list the source's materialized views", &e))?;
+        .map_err(|e| sql_error("list the source's relations", &e))?;
     Ok(rows.iter().map(|row| row.get(0)).collect())
 }
 
