@@ -1,13 +1,20 @@
-//! `dataalm-bench`: whole-process benchmarks, run as a command (`scripts/bench-sqlite`),
-//! never as a timed test.
+//! `dataalm-bench`: whole-process benchmarks, run as a command (`scripts/bench-sqlite`,
+//! `scripts/bench-postgres`), never as a timed test.
 //!
 //! `sqlite` makes a finance sample database, then times dataalm's staging copy against
 //! `cp` + `sync` and `sqlite3 .backup` on the same file, and measures the cutover's
 //! downtime as a reader polling the target sees it. Every copy runs in a child process
 //! (dataalm's through the hidden `copy-once` subcommand of this binary) so that wall
 //! time and peak memory are measured the same way for all three.
+//!
+//! `postgres` starts a source and a target cluster, loads pgbench tables and the finance
+//! sample, then times dataalm's copy against `pg_dump | pg_restore`, `pg_dump -Fd -j` +
+//! `pg_restore -j` and `pgcopydb clone`, checks every copy, and measures the cutover's
+//! downtime as a client polling the target sees it. dataalm's copy runs in the hidden
+//! `pg-copy-once` subcommand, for the same reason.
 
 mod measure;
+mod postgres;
 mod reader;
 mod report;
 mod sqlite;
@@ -34,12 +41,23 @@ enum Command {
     /// One dataalm staging copy, reported as JSON on stdout (used by `sqlite`).
     #[command(hide = true)]
     CopyOnce { source: PathBuf, staging: PathBuf },
+    /// PostgreSQL: dataalm's copy vs pg_dump/pg_restore and pgcopydb, and cutover downtime.
+    Postgres(postgres::Options),
+    /// One dataalm PostgreSQL copy from $DATAALM_BENCH_SOURCE_URL into
+    /// $DATAALM_BENCH_STAGING_URL, reported as JSON on stdout (used by `postgres`).
+    #[command(hide = true)]
+    PgCopyOnce {
+        #[arg(long)]
+        jobs: usize,
+    },
 }
 
 fn main() -> Result<ExitCode> {
     match Cli::parse().command {
         Command::Sqlite(options) => sqlite::run(&options)?,
         Command::CopyOnce { source, staging } => sqlite::copy_once(&source, &staging)?,
+        Command::Postgres(options) => postgres::run(&options)?,
+        Command::PgCopyOnce { jobs } => postgres::copy_once(jobs)?,
     }
     Ok(ExitCode::SUCCESS)
 }
