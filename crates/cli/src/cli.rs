@@ -184,6 +184,7 @@ pub struct RefreshArgs {
     /// Copy tables bigger than this as several ranges in parallel (PostgreSQL).
     #[arg(long, default_value = "1GB", value_name = "SIZE")]
     pub split_above: String,
+    /// Print JSON, for scripts.
     #[arg(long)]
     pub json: bool,
 }
@@ -192,6 +193,7 @@ pub struct RefreshArgs {
 pub struct StatusArgs {
     /// Operation id; the latest when omitted.
     pub op: Option<String>,
+    /// Print JSON, for scripts.
     #[arg(long)]
     pub json: bool,
 }
@@ -201,6 +203,7 @@ pub struct HistoryArgs {
     /// Only operations on this environment.
     #[arg(long)]
     pub env: Option<String>,
+    /// Print JSON, for scripts.
     #[arg(long)]
     pub json: bool,
 }
@@ -209,6 +212,7 @@ pub struct HistoryArgs {
 pub struct OpArgs {
     /// Operation id (see `dataalm history`).
     pub op: String,
+    /// Print JSON, for scripts.
     #[arg(long)]
     pub json: bool,
 }
@@ -244,6 +248,7 @@ pub struct ReconfigureArgs {
     /// Show what would change, change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Print JSON, for scripts.
     #[arg(long)]
     pub json: bool,
 }
@@ -318,6 +323,7 @@ pub struct AuditArgs {
     /// How many entries, newest first.
     #[arg(long, default_value_t = 50)]
     pub limit: u32,
+    /// Print JSON, for scripts.
     #[arg(long)]
     pub json: bool,
 }
