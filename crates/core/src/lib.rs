@@ -11,6 +11,8 @@
 //! assert_eq!(finance.name, "finance");
 //! ```
 
+pub mod access;
+pub mod dotnet_time;
 pub mod env;
 pub mod failpoint;
 pub mod op;

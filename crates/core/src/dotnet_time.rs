@@ -1,0 +1,1 @@
+//! Date-times as .NET clients send them (being written).
