@@ -66,6 +66,14 @@ impl Outcome {
 /// Everything Validate checks is checked before the operation is recorded: bad input
 /// is refused with nothing changed, not even the journal.
 pub fn start(ctx: &Context, source: &str, target: &str, copy: CopyOptions) -> Result<Operation> {
+    let op = begin(ctx, source, target, copy)?;
+    run(ctx, op)
+}
+
+/// Validates and records a refresh without running its steps, for callers that run
+/// them elsewhere (the service answers with the operation while it runs). Run it with
+/// [`run`].
+pub fn begin(ctx: &Context, source: &str, target: &str, copy: CopyOptions) -> Result<Operation> {
     let started = when::now();
     let checked = validate::preflight(ctx.store, source, target)?;
     let mut op = Operation::new_refresh(source, target, started);
@@ -75,7 +83,7 @@ pub fn start(ctx: &Context, source: &str, target: &str, copy: CopyOptions) -> Re
     journal::record_done(&mut op, Step::Validate, started, checked.outcome);
     ctx.store.create_operation(&op)?;
     audit(ctx, "refresh started", &op, &format!("operation {}", op.id));
-    run(ctx, op)
+    Ok(op)
 }
 
 /// Continues an interrupted or failed refresh from the step where it stopped.
@@ -104,7 +112,8 @@ pub fn resume(ctx: &Context, op_id: &str) -> Result<Operation> {
     run(ctx, op)
 }
 
-fn run(ctx: &Context, mut op: Operation) -> Result<Operation> {
+/// Runs the remaining steps of an operation this process began or resumed.
+pub fn run(ctx: &Context, mut op: Operation) -> Result<Operation> {
     let ends = Ends {
         source: ctx.store.env(&op.source)?,
         target: ctx.store.env(&op.target)?,
