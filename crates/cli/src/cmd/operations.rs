@@ -156,27 +156,7 @@ fn finish_quiet(op: &Operation, json: bool) -> Result<()> {
     }
 }
 
-/// An operation for scripts: the journal plus the state as a person would read it.
-pub fn operation_json(op: &Operation) -> serde_json::Value {
-    let mut value = serde_json::to_value(op).unwrap_or_default();
-    value["display_state"] = serde_json::Value::String(display_state(op));
-    value["downtime_ms"] = serde_json::json!(op.data.downtime_ms);
-    // Captured rows can be large and are of no use to a reader of the status.
-    if let Some(data) = value.get_mut("data").and_then(|d| d.as_object_mut()) {
-        data.remove("captured");
-        // Locations carry the credentials of the target's URL.
-        for (key, location) in [
-            ("staging", &op.data.staging),
-            ("previous", &op.data.previous),
-        ] {
-            data.insert(
-                key.into(),
-                serde_json::json!(location.as_ref().map(|l| l.redacted())),
-            );
-        }
-    }
-    value
-}
+pub use dataalm_ops::refresh::operation_json;
 
 fn print_operation_json(op: &Operation) -> Result<()> {
     output::json(&operation_json(op))
