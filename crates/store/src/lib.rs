@@ -9,6 +9,12 @@
 //! **Invariant:** at most one active operation (running, failed or awaiting sign-off) per
 //! target environment. A unique partial index enforces it, so two processes racing to
 //! refresh the same target cannot both win.
+//!
+//! It also keeps the REST service's app registrations and token signing key (`apps`).
+
+mod apps;
+
+pub use apps::AppRegistration;
 
 use dataalm_core::{Environment, Operation, Step, StepStatus};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -41,6 +47,37 @@ pub enum Error {
     },
     #[error("no operation with id `{0}` (see `dataalm history`)")]
     UnknownOperation(String),
+    #[error("{}", unknown_envs(.0))]
+    UnknownEnvs(Vec<String>),
+    #[error("invalid app registration: {0}")]
+    InvalidApp(String),
+    #[error("an app named `{0}` is already registered: revoke it or choose another name")]
+    AppExists(String),
+    #[error("no app registration with client id or name `{0}`")]
+    UnknownApp(String),
+    #[error("app `{name}` ({client_id}) is already revoked")]
+    AppRevoked { name: String, client_id: String },
+    /// Unknown client id, revoked app or wrong secret: deliberately not told apart.
+    #[error("bad client credentials")]
+    BadCredentials,
+    #[error("cannot hash the secret: {0}")]
+    Hash(String),
+    #[error("no secure random numbers from the operating system: {0}")]
+    Random(String),
+}
+
+fn unknown_envs(names: &[String]) -> String {
+    let list = names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let noun = if names.len() == 1 {
+        "environment"
+    } else {
+        "environments"
+    };
+    format!("no {noun} named {list} (see `dataalm env list`)")
 }
 
 /// One entry of the audit log.
@@ -86,6 +123,23 @@ CREATE TABLE IF NOT EXISTS audit (
     env TEXT,
     result TEXT NOT NULL
 );
+-- App registrations; `environments` is a JSON array of names, empty for all.
+CREATE TABLE IF NOT EXISTS apps (
+    client_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL,
+    environments TEXT NOT NULL,
+    secret_hash TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
+);
+-- A name is reused only once its holder is revoked; the index settles racing registrations.
+CREATE UNIQUE INDEX IF NOT EXISTS one_active_app_per_name
+    ON apps(name) WHERE revoked_at IS NULL;
+CREATE TABLE IF NOT EXISTS settings (
+    key TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
 ";
 
 impl Store {
@@ -98,9 +152,9 @@ impl Store {
         std::fs::create_dir_all(home).map_err(|e| open_error(e.to_string()))?;
         let conn =
             Connection::open(home.join("control.db")).map_err(|e| open_error(e.to_string()))?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
         // WAL lets `status` in another terminal read while a refresh writes progress.
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        set_wal(&conn)?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.execute_batch(SCHEMA)?;
@@ -339,6 +393,28 @@ impl Store {
             })?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(entries)
+    }
+}
+
+/// How long a statement waits for another process's lock before giving up.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Switches to WAL. When several processes open a new control plane at once, SQLite
+/// answers the switch with "database is locked" at once, without the busy handler, so
+/// it is retried here for as long as the busy timeout.
+fn set_wal(conn: &Connection) -> Result<()> {
+    let pause = std::time::Duration::from_millis(10);
+    let started = std::time::Instant::now();
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && started.elapsed() < BUSY_TIMEOUT =>
+            {
+                std::thread::sleep(pause);
+            }
+            result => return Ok(result?),
+        }
     }
 }
 

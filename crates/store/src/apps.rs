@@ -1,0 +1,366 @@
+//! App registrations (OAuth2 client credentials) and the key that signs their tokens.
+//!
+//! A registration is a client id (a random UUID), a name people recognise, a role and
+//! the environments it may touch (none listed = all). Its secret is shown once, when it
+//! is registered; only an argon2 hash of it is kept, so a copy of `control.db` does not
+//! give anyone a working credential. Revoking keeps the row, so the audit log's names
+//! still resolve and a revoked name can be registered again.
+//!
+//! Secrets never reach a log or an error message: `AppRegistration` has no field for
+//! one, and every failed authentication is the same `BadCredentials`, whatever the cause,
+//! so the answer does not tell a caller which client ids exist.
+
+use crate::{Error, Result, Store, format_time, from_json, to_json};
+use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+use dataalm_core::access::Role;
+use rand::TryRng;
+use rusqlite::{OptionalExtension, Row, params};
+use serde::Serialize;
+use std::sync::OnceLock;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// Marks a string as a dataalm client secret, so it is recognisable in a leaked file or a
+/// secret scanner's rules.
+const SECRET_PREFIX: &str = "dsec_";
+
+/// Random bytes in a secret and in the signing key: 256 bits, beyond guessing.
+const RANDOM_LEN: usize = 32;
+
+/// The `settings` key of the token signing key.
+const SIGNING_KEY: &str = "token_signing_key";
+
+/// The longest name accepted; names are shown in lists and the audit log.
+const MAX_NAME_LEN: usize = 100;
+
+/// A registered app, as shown to admins. It has no secret: that exists only as a hash.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AppRegistration {
+    pub client_id: String,
+    pub name: String,
+    pub role: Role,
+    /// Environments the app may act on; empty means all of them.
+    pub environments: Vec<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+impl AppRegistration {
+    pub fn is_revoked(&self) -> bool {
+        self.revoked_at.is_some()
+    }
+
+    /// Whether the registration covers `env` (an empty list covers every environment).
+    pub fn covers(&self, env: &str) -> bool {
+        self.environments.is_empty() || self.environments.iter().any(|e| e == env)
+    }
+}
+
+const APP_COLUMNS: &str = "client_id, name, role, environments, created_at, revoked_at";
+
+impl Store {
+    /// Registers an app and returns it with its plain secret, which is not kept and
+    /// cannot be shown again. Refused when `name` is already used by an active
+    /// registration or an environment is unknown.
+    pub fn register_app(
+        &self,
+        name: &str,
+        role: Role,
+        environments: &[String],
+    ) -> Result<(AppRegistration, String)> {
+        check_name(name)?;
+        let mut environments = environments.to_vec();
+        environments.sort();
+        environments.dedup();
+        let mut unknown = Vec::new();
+        for env in &environments {
+            match self.env(env) {
+                Ok(_) => {}
+                Err(Error::UnknownEnv(env)) => unknown.push(env),
+                Err(e) => return Err(e),
+            }
+        }
+        if !unknown.is_empty() {
+            return Err(Error::UnknownEnvs(unknown));
+        }
+        // Checked here too (the index decides) so a taken name fails before the slow hash.
+        if self.active_app_named(name)?.is_some() {
+            return Err(Error::AppExists(name.to_owned()));
+        }
+
+        let secret = format!("{SECRET_PREFIX}{}", hex::encode(random_bytes()?));
+        let secret_hash = Argon2::default()
+            .hash_password(secret.as_bytes())
+            .map_err(|e| Error::Hash(e.to_string()))?
+            .to_string();
+        let app = AppRegistration {
+            client_id: uuid::Uuid::new_v4().to_string(),
+            name: name.to_owned(),
+            role,
+            environments,
+            created_at: OffsetDateTime::now_utc(),
+            revoked_at: None,
+        };
+        let result = self.conn.execute(
+            "INSERT INTO apps (client_id, name, role, environments, secret_hash, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                app.client_id,
+                app.name,
+                app.role.as_str(),
+                to_json(&app.environments)?,
+                secret_hash,
+                format_time(app.created_at),
+            ],
+        );
+        match result {
+            Ok(_) => Ok((app, secret)),
+            // Another process registered the same name since the check above.
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                match self.active_app_named(name)? {
+                    Some(_) => Err(Error::AppExists(name.to_owned())),
+                    None => Err(Error::Corrupt(format!(
+                        "duplicate client id {}",
+                        app.client_id
+                    ))),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Every registration, revoked ones too, by name (then oldest first).
+    pub fn apps(&self) -> Result<Vec<AppRegistration>> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {APP_COLUMNS} FROM apps ORDER BY name, created_at, client_id"
+        ))?;
+        let rows = stmt
+            .query_map([], AppRow::read)?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter().map(AppRow::into_registration).collect()
+    }
+
+    pub fn app(&self, client_id: &str) -> Result<AppRegistration> {
+        let row = self
+            .conn
+            .query_row(
+                &format!("SELECT {APP_COLUMNS} FROM apps WHERE client_id = ?1"),
+                [client_id],
+                AppRow::read,
+            )
+            .optional()?;
+        match row {
+            Some(row) => row.into_registration(),
+            None => Err(Error::UnknownApp(client_id.to_owned())),
+        }
+    }
+
+    /// Revokes a registration, named by client id or by the name of an active one; its
+    /// secret stops working at once. Revoking a revoked registration is an error, so a
+    /// typo'd or stale name does not pass for success.
+    pub fn revoke_app(&self, client_id_or_name: &str) -> Result<AppRegistration> {
+        let app = match self.app(client_id_or_name) {
+            Ok(app) => app,
+            Err(Error::UnknownApp(_)) => self.latest_app_named(client_id_or_name)?,
+            Err(e) => return Err(e),
+        };
+        let revoked_at = OffsetDateTime::now_utc();
+        let changed = self.conn.execute(
+            "UPDATE apps SET revoked_at = ?2 WHERE client_id = ?1 AND revoked_at IS NULL",
+            params![app.client_id, format_time(revoked_at)],
+        )?;
+        if changed == 0 {
+            return Err(Error::AppRevoked {
+                name: app.name,
+                client_id: app.client_id,
+            });
+        }
+        self.app(&app.client_id)
+    }
+
+    /// Checks client credentials and returns the registration they belong to. An unknown
+    /// id, a revoked app and a wrong secret all give `BadCredentials`, and each costs one
+    /// argon2 verification, so neither the answer nor its timing tells them apart.
+    pub fn authenticate_app(&self, client_id: &str, secret: &str) -> Result<AppRegistration> {
+        let found: Option<(AppRow, String)> = self
+            .conn
+            .query_row(
+                &format!("SELECT {APP_COLUMNS}, secret_hash FROM apps WHERE client_id = ?1"),
+                [client_id],
+                |r| Ok((AppRow::read(r)?, r.get(6)?)),
+            )
+            .optional()?;
+        let Some((row, secret_hash)) = found else {
+            // Same work as for a known id; the outcome is ignored.
+            let _ = Argon2::default().verify_password(secret.as_bytes(), dummy_hash());
+            return Err(Error::BadCredentials);
+        };
+        let app = row.into_registration()?;
+        // Verified before looking at revocation, so a revoked app takes as long as any.
+        let verified = Argon2::default().verify_password(secret.as_bytes(), secret_hash.as_str());
+        match verified {
+            Ok(()) if !app.is_revoked() => Ok(app),
+            Ok(()) | Err(argon2::password_hash::Error::PasswordInvalid) => {
+                Err(Error::BadCredentials)
+            }
+            // An unreadable stored hash is damage, not a wrong secret.
+            Err(e) => Err(Error::Corrupt(format!(
+                "secret hash of app {}: {e}",
+                app.client_id
+            ))),
+        }
+    }
+
+    /// The key that signs access tokens: 32 random bytes made on first use and kept in
+    /// `settings`, so tokens stay valid across restarts. Two processes asking first at
+    /// the same time both end up with the one key that was stored (insert-or-ignore,
+    /// then read back).
+    pub fn signing_key(&self) -> Result<Vec<u8>> {
+        let candidate = random_bytes()?;
+        self.conn.execute(
+            "INSERT OR IGNORE INTO settings (key, value) VALUES (?1, ?2)",
+            params![SIGNING_KEY, &candidate[..]],
+        )?;
+        let key: Vec<u8> = self.conn.query_row(
+            "SELECT value FROM settings WHERE key = ?1",
+            [SIGNING_KEY],
+            |r| r.get(0),
+        )?;
+        if key.len() != RANDOM_LEN {
+            return Err(Error::Corrupt(format!(
+                "the token signing key has {} bytes, not {RANDOM_LEN}",
+                key.len()
+            )));
+        }
+        Ok(key)
+    }
+
+    fn active_app_named(&self, name: &str) -> Result<Option<AppRegistration>> {
+        let row = self
+            .conn
+            .query_row(
+                &format!("SELECT {APP_COLUMNS} FROM apps WHERE name = ?1 AND revoked_at IS NULL"),
+                [name],
+                AppRow::read,
+            )
+            .optional()?;
+        row.map(AppRow::into_registration).transpose()
+    }
+
+    /// The active registration called `name`, else the one revoked last.
+    fn latest_app_named(&self, name: &str) -> Result<AppRegistration> {
+        let row = self
+            .conn
+            .query_row(
+                &format!(
+                    "SELECT {APP_COLUMNS} FROM apps WHERE name = ?1
+                     ORDER BY revoked_at IS NULL DESC, revoked_at DESC LIMIT 1"
+                ),
+                [name],
+                AppRow::read,
+            )
+            .optional()?;
+        match row {
+            Some(row) => row.into_registration(),
+            None => Err(Error::UnknownApp(name.to_owned())),
+        }
+    }
+}
+
+/// An `apps` row as stored, before its text columns are parsed.
+struct AppRow {
+    client_id: String,
+    name: String,
+    role: String,
+    environments: String,
+    created_at: String,
+    revoked_at: Option<String>,
+}
+
+impl AppRow {
+    /// Reads the columns of `APP_COLUMNS`, in that order.
+    fn read(r: &Row<'_>) -> rusqlite::Result<AppRow> {
+        Ok(AppRow {
+            client_id: r.get(0)?,
+            name: r.get(1)?,
+            role: r.get(2)?,
+            environments: r.get(3)?,
+            created_at: r.get(4)?,
+            revoked_at: r.get(5)?,
+        })
+    }
+
+    fn into_registration(self) -> Result<AppRegistration> {
+        let damaged = |what: &str, e: &dyn std::fmt::Display| {
+            Error::Corrupt(format!("{what} of app {}: {e}", self.client_id))
+        };
+        let role = self.role.parse().map_err(|e| damaged("role", &e))?;
+        let environments =
+            from_json(&self.environments).map_err(|e| damaged("environments", &e))?;
+        let created_at = OffsetDateTime::parse(&self.created_at, &Rfc3339)
+            .map_err(|e| damaged("created_at", &e))?;
+        let revoked_at = self
+            .revoked_at
+            .as_deref()
+            .map(|t| OffsetDateTime::parse(t, &Rfc3339))
+            .transpose()
+            .map_err(|e| damaged("revoked_at", &e))?;
+        Ok(AppRegistration {
+            client_id: self.client_id,
+            name: self.name,
+            role,
+            environments,
+            created_at,
+            revoked_at,
+        })
+    }
+}
+
+/// Names are for people: no surrounding blanks or control characters, and not shaped
+/// like a client id, so `revoke_app` can never mistake one for the other.
+fn check_name(name: &str) -> Result<()> {
+    let problem = if name.trim().is_empty() {
+        "the name is empty"
+    } else if name.trim() != name {
+        "the name starts or ends with blanks"
+    } else if name.chars().any(char::is_control) {
+        "the name holds control characters"
+    } else if name.chars().count() > MAX_NAME_LEN {
+        "the name is longer than 100 characters"
+    } else if uuid::Uuid::parse_str(name).is_ok() {
+        "the name looks like a client id"
+    } else {
+        return Ok(());
+    };
+    Err(Error::InvalidApp(format!(
+        "{problem}: `{}`",
+        name.escape_debug()
+    )))
+}
+
+/// Bytes straight from the operating system's generator, for secrets and keys.
+fn random_bytes() -> Result<[u8; RANDOM_LEN]> {
+    let mut bytes = [0u8; RANDOM_LEN];
+    rand::rngs::SysRng
+        .try_fill_bytes(&mut bytes)
+        .map_err(|e| Error::Random(e.to_string()))?;
+    Ok(bytes)
+}
+
+/// A hash with the same parameters as real ones, to verify against when the client id is
+/// unknown. Made once per process (from a value nobody knows) rather than written in, so
+/// it follows argon2's defaults if they change.
+fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| {
+        let password = random_bytes().unwrap_or([0x5a; RANDOM_LEN]);
+        Argon2::default()
+            .hash_password(&password)
+            .map(|h| h.to_string())
+            .unwrap_or_default()
+    })
+}
