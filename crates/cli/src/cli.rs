@@ -64,6 +64,11 @@ pub enum Command {
     Jobs(JobsCommand),
     /// Show the audit log: who changed what, where, when, and how it went.
     Audit(AuditArgs),
+    /// Run the REST API (OAuth2 client-credentials tokens; see `dataalm app`).
+    Serve(ServeArgs),
+    /// Register, list and revoke the apps that may call the REST API.
+    #[command(subcommand)]
+    App(AppCommand),
 }
 
 #[derive(Args)]
@@ -326,4 +331,37 @@ pub struct AuditArgs {
     /// Print JSON, for scripts.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on (port 0 picks a free one and prints it).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+}
+
+#[derive(Subcommand)]
+pub enum AppCommand {
+    /// Register an app: prints its client id and secret (the secret only this once).
+    Register {
+        name: String,
+        /// reader (reads), operator (refreshes, signs off, changes users and jobs) or
+        /// admin (also environments, plans, registrations, audit log).
+        #[arg(long)]
+        role: String,
+        /// Environments it may touch (repeat the flag); all when not given.
+        #[arg(long = "env")]
+        envs: Vec<String>,
+        /// Print JSON, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List registrations, revoked ones too.
+    List {
+        /// Print JSON, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a registration (by client id or name): its tokens stop working at once.
+    Revoke { app: String },
 }

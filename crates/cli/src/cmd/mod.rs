@@ -4,6 +4,7 @@ mod application;
 mod envs;
 mod operations;
 mod sample;
+mod service;
 
 pub use operations::{operation_json, print_operation};
 pub use sample::create_sqlite;
@@ -32,6 +33,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Users(cmd) => application::users(&open_store(&cli.home)?, cmd),
         Command::Jobs(cmd) => application::jobs(&open_store(&cli.home)?, cmd),
         Command::Audit(args) => audit(&open_store(&cli.home)?, args.limit, args.json),
+        Command::Serve(args) => service::serve(&cli.home, args),
+        Command::App(cmd) => service::app(&open_store(&cli.home)?, cmd),
     }
 }
 

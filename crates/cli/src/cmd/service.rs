@@ -1,0 +1,89 @@
+//! `dataalm serve` and `dataalm app ...`: the REST API and who may call it.
+
+use crate::cli::{AppCommand, ServeArgs};
+use crate::output;
+use anyhow::{Context, Result};
+use dataalm_core::access::Role;
+use dataalm_store::Store;
+use std::path::Path;
+
+pub fn serve(home: &Path, args: ServeArgs) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the server's runtime")?;
+    runtime.block_on(dataalm_server::serve(home, args.listen, |addr| {
+        // Scripts (and the tests) read the address from this line.
+        println!("dataalm API listening on http://{addr}");
+    }))?;
+    Ok(())
+}
+
+pub fn app(store: &Store, cmd: AppCommand) -> Result<()> {
+    match cmd {
+        AppCommand::Register {
+            name,
+            role,
+            envs,
+            json,
+        } => {
+            let role: Role = role.parse().map_err(anyhow::Error::msg)?;
+            let (app, secret) = store.register_app(&name, role, &envs)?;
+            store.audit(
+                &dataalm_ops::Actor::local().0,
+                "app register",
+                None,
+                &format!("{} ({}) as {role}", app.name, app.client_id),
+            )?;
+            if json {
+                return output::json(&serde_json::json!({
+                    "client_id": app.client_id,
+                    "client_secret": secret,
+                }));
+            }
+            println!("registered `{}` as {role}", app.name);
+            println!("client id:     {}", app.client_id);
+            println!("client secret: {secret}");
+            println!("keep the secret now: it is stored hashed and cannot be shown again");
+            Ok(())
+        }
+        AppCommand::List { json } => {
+            let apps = store.apps()?;
+            if json {
+                return output::json(&apps);
+            }
+            let rows: Vec<Vec<String>> = apps
+                .iter()
+                .map(|a| {
+                    vec![
+                        a.name.clone(),
+                        a.client_id.clone(),
+                        a.role.to_string(),
+                        if a.environments.is_empty() {
+                            "all".into()
+                        } else {
+                            a.environments.join(", ")
+                        },
+                        if a.is_revoked() { "revoked" } else { "active" }.into(),
+                    ]
+                })
+                .collect();
+            output::table(
+                &["name", "client id", "role", "environments", "state"],
+                &rows,
+            );
+            Ok(())
+        }
+        AppCommand::Revoke { app } => {
+            let revoked = store.revoke_app(&app)?;
+            store.audit(
+                &dataalm_ops::Actor::local().0,
+                "app revoke",
+                None,
+                &format!("{} ({})", revoked.name, revoked.client_id),
+            )?;
+            println!("revoked `{}` ({})", revoked.name, revoked.client_id);
+            Ok(())
+        }
+    }
+}

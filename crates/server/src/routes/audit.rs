@@ -1,0 +1,27 @@
+//! `GET /api/audit`: who changed what, for admins.
+
+use crate::auth::Caller;
+use crate::error::ApiResult;
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::{Query, State};
+use dataalm_core::access::Role;
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+pub struct AuditQuery {
+    limit: Option<u32>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<AuditQuery>,
+) -> ApiResult<Json<Vec<dataalm_store::AuditEntry>>> {
+    caller.require(Role::Admin)?;
+    let limit = query.limit.unwrap_or(100).min(10_000);
+    let entries = state
+        .blocking(move |store| Ok(store.audit_log(limit)?))
+        .await?;
+    Ok(Json(entries))
+}

@@ -1,0 +1,136 @@
+//! The reference ERP's broadcast service, so its clients work against dataalm:
+//! `POST .../SysBroadcastMessageServices/SysBroadcastMessageService/AddMessage` with
+//! `{"request": {"FromDateTime": ..., "ToDateTime": ...}}`, answered with the new
+//! message's id.
+//!
+//! Existing clients build the URL by replacing the path of the environment's base URL,
+//! so it is answered at `/api/services/...` too: the environment is then the one whose
+//! base URL has the request's host, else the one environment the token is for.
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, header};
+use dataalm_core::access::Role;
+use dataalm_core::dotnet_time;
+use serde::Deserialize;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+#[derive(Debug, Deserialize)]
+pub struct AddMessageBody {
+    request: AddMessageRequest,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AddMessageRequest {
+    from_date_time: Option<Value>,
+    to_date_time: Option<Value>,
+    /// Not in the ERP's contract; dataalm lets clients add the text people see.
+    message: Option<String>,
+}
+
+const DEFAULT_TEXT: &str = "This environment will be unavailable for maintenance.";
+
+/// `POST /env/{env}/api/services/.../AddMessage`.
+pub async fn add_for_env(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(env): Path<String>,
+    Json(body): Json<AddMessageBody>,
+) -> ApiResult<Json<Value>> {
+    add(state, caller, env, body.request).await
+}
+
+/// `POST /api/services/.../AddMessage`: the environment from the host or the token.
+pub async fn add_by_host(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Json(body): Json<AddMessageBody>,
+) -> ApiResult<Json<Value>> {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_ascii_lowercase);
+    let envs = state.blocking(|store| Ok(store.envs()?)).await?;
+    let by_host = host.as_deref().and_then(|host| {
+        envs.iter()
+            .find(|env| env.url.as_deref().is_some_and(|url| url_host(url) == host))
+    });
+    let env = match (by_host, caller.0.envs.as_slice()) {
+        (Some(env), _) => env.name.clone(),
+        (None, [only]) => only.clone(),
+        _ => {
+            return Err(ApiError::bad_request(
+                "cannot tell which environment: call /env/{env}/api/services/..., or give \
+                 the environment a base URL with this host (`dataalm env add --url`), or \
+                 use a token scoped to one environment (`resource` or `scope` at /oauth2/token)",
+            ));
+        }
+    };
+    add(state, caller, env, body.request).await
+}
+
+async fn add(
+    state: AppState,
+    caller: Caller,
+    env: String,
+    request: AddMessageRequest,
+) -> ApiResult<Json<Value>> {
+    caller.require_env(Role::Operator, &env)?;
+    let from = date_field("FromDateTime", request.from_date_time.as_ref())?;
+    let to = date_field("ToDateTime", request.to_date_time.as_ref())?;
+    if to <= from {
+        return Err(ApiError::bad_request(format!(
+            "ToDateTime ({}) must be after FromDateTime ({})",
+            dataalm_core::when::format(to),
+            dataalm_core::when::format(from)
+        )));
+    }
+    let text = request.message.unwrap_or_else(|| DEFAULT_TEXT.to_owned());
+    let actor = caller.actor();
+    let id = state
+        .blocking(move |store| {
+            Ok(dataalm_ops::actions::post_message(
+                store, &actor, &env, from, to, &text,
+            )?)
+        })
+        .await?;
+    Ok(Json(serde_json::to_value(id).unwrap_or(Value::Null)))
+}
+
+fn date_field(name: &str, value: Option<&Value>) -> ApiResult<OffsetDateTime> {
+    let text = match value {
+        Some(Value::String(text)) => text,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "{name} must be a date-time string, not {other}"
+            )));
+        }
+        None => return Err(ApiError::bad_request(format!("{name} is missing"))),
+    };
+    dotnet_time::parse(text).map_err(|e| ApiError::bad_request(format!("{name}: {e}")))
+}
+
+/// `https://UAT.example.com:8443/path` → `uat.example.com:8443`.
+fn url_host(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let host = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    host.to_ascii_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_come_from_base_urls() {
+        assert_eq!(url_host("https://UAT.example.com/"), "uat.example.com");
+        assert_eq!(url_host("http://h:8080/x?y"), "h:8080");
+        assert_eq!(url_host("uat.example.com"), "uat.example.com");
+    }
+}

@@ -1,0 +1,63 @@
+//! `/api/environments`: what is registered, as far as the token may see.
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use dataalm_core::Environment;
+use dataalm_core::access::Role;
+use serde_json::{Value, json};
+
+/// An environment as the API shows it: the location redacted, never a password.
+pub fn view(env: &Environment) -> Value {
+    json!({
+        "name": env.name,
+        "kind": env.kind,
+        "engine": env.location.engine_name(),
+        "location": env.location.redacted(),
+        "profile": env.profile,
+        "url": env.url,
+    })
+}
+
+pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    caller.require(Role::Reader)?;
+    let envs = state.blocking(|store| Ok(store.envs()?)).await?;
+    let shown: Vec<Value> = envs
+        .iter()
+        .filter(|e| caller.sees(&e.name))
+        .map(view)
+        .collect();
+    Ok(Json(Value::Array(shown)))
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    caller.require_env(Role::Reader, &name)?;
+    let env = state.blocking(move |store| Ok(store.env(&name)?)).await?;
+    Ok(Json(view(&env)))
+}
+
+/// Forgets an environment (its database is untouched). Admins only.
+pub async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    caller.require_env(Role::Admin, &name)?;
+    let actor = caller.actor();
+    state
+        .blocking(move |store| {
+            store.remove_env(&name)?;
+            store
+                .audit(&actor.0, "env remove", Some(&name), "ok")
+                .map_err(ApiError::from)
+        })
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

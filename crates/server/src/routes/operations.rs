@@ -1,0 +1,174 @@
+//! Refreshes and their operations. A refresh is validated and recorded while the client
+//! waits (bad input gets its error at once), then runs in a background task; the answer
+//! is 202 with the operation's URL to poll. The journal is the truth about it.
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use dataalm_core::access::Role;
+use dataalm_core::progress::Silent;
+use dataalm_core::{CopyOptions, OpState, Operation};
+use dataalm_ops::Actor;
+use dataalm_ops::refresh::{self, Context, operation_json};
+use dataalm_store::Store;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    /// The environment to copy.
+    pub source: String,
+    pub jobs: Option<usize>,
+    #[serde(default)]
+    pub verify: bool,
+    #[serde(default)]
+    pub no_owner: bool,
+}
+
+/// `POST /api/environments/{env}/refresh` → 202 and the operation's URL.
+pub async fn start(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(target): Path<String>,
+    Json(request): Json<RefreshRequest>,
+) -> ApiResult<Response> {
+    caller.require_env(Role::Operator, &target)?;
+    let actor = caller.actor();
+    let copy = CopyOptions {
+        jobs: request.jobs,
+        verify: request.verify,
+        owners_and_grants: !request.no_owner,
+        ..CopyOptions::default()
+    };
+    let begin_actor = actor.clone();
+    let op = state
+        .blocking(move |store| {
+            let ctx = context(store, &begin_actor);
+            Ok(refresh::begin(&ctx, &request.source, &target, copy)?)
+        })
+        .await?;
+    let id = op.id.clone();
+    run_in_background(&state, actor, move |ctx| refresh::run(ctx, op));
+    Ok(accepted(&id))
+}
+
+fn context<'a>(store: &'a Store, actor: &'a Actor) -> Context<'a> {
+    Context {
+        store,
+        progress: &Silent,
+        actor,
+    }
+}
+
+/// Runs an operation's steps off the request; failures are journaled by the steps.
+fn run_in_background(
+    state: &AppState,
+    actor: Actor,
+    work: impl FnOnce(&Context) -> dataalm_ops::Result<Operation> + Send + 'static,
+) {
+    let home = state.home().to_owned();
+    tokio::task::spawn_blocking(move || {
+        let result = Store::open(&home)
+            .map_err(dataalm_ops::Error::from)
+            .and_then(|store| work(&context(&store, &actor)));
+        if let Err(e) = result {
+            tracing::warn!("operation ended with an error: {e}");
+        }
+    });
+}
+
+fn accepted(id: &str) -> Response {
+    let url = format!("/api/operations/{id}");
+    let body = json!({"operation": id, "url": url});
+    (StatusCode::ACCEPTED, [(header::LOCATION, url)], Json(body)).into_response()
+}
+
+/// Loads an operation the caller may act on with `role`.
+async fn operation(
+    state: &AppState,
+    caller: &Caller,
+    id: String,
+    role: Role,
+) -> ApiResult<Operation> {
+    let op = state
+        .blocking(move |store| Ok(store.operation(&id)?))
+        .await?;
+    caller.require_env(role, &op.target)?;
+    Ok(op)
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let op = operation(&state, &caller, id, Role::Reader).await?;
+    Ok(Json(operation_json(&op)))
+}
+
+pub async fn history(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(env): Path<String>,
+) -> ApiResult<Json<Value>> {
+    caller.require_env(Role::Reader, &env)?;
+    let ops = state
+        .blocking(move |store| {
+            store.env(&env)?;
+            Ok(store.operations(Some(&env))?)
+        })
+        .await?;
+    Ok(Json(Value::Array(ops.iter().map(operation_json).collect())))
+}
+
+pub async fn sign_off(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let op = operation(&state, &caller, id, Role::Operator).await?;
+    let actor = caller.actor();
+    let op = state
+        .blocking(move |store| Ok(refresh::sign_off(&context(store, &actor), &op.id)?))
+        .await?;
+    Ok(Json(operation_json(&op)))
+}
+
+pub async fn rollback(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let op = operation(&state, &caller, id, Role::Operator).await?;
+    let actor = caller.actor();
+    let op = state
+        .blocking(move |store| Ok(refresh::rollback(&context(store, &actor), &op.id)?))
+        .await?;
+    Ok(Json(operation_json(&op)))
+}
+
+/// `POST /api/operations/{id}/resume` → 202; the steps run in the background.
+pub async fn resume(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let op = operation(&state, &caller, id, Role::Operator).await?;
+    if matches!(op.state, OpState::SignedOff | OpState::RolledBack) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "wrong_state",
+            format!("operation {} is already finished ({})", op.id, op.state),
+        ));
+    }
+    let id = op.id.clone();
+    run_in_background(&state, caller.actor(), move |ctx| {
+        refresh::resume(ctx, &op.id)
+    });
+    Ok(accepted(&id))
+}

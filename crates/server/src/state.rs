@@ -1,0 +1,70 @@
+//! What every request handler shares: where the control plane is and the token keys.
+//!
+//! The control plane is a SQLite connection per task (rusqlite connections are not
+//! shared across threads); store and database work is blocking, so it runs on tokio's
+//! blocking pool through [`AppState::blocking`].
+
+use crate::error::{ApiError, ApiResult};
+use dataalm_store::Store;
+use jsonwebtoken::{DecodingKey, EncodingKey};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    home: PathBuf,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    token_lifetime: Duration,
+}
+
+impl AppState {
+    /// Opens the control plane under `home` and takes its token signing key (made at
+    /// first start).
+    pub fn open(home: &Path, token_lifetime: Duration) -> Result<AppState, dataalm_store::Error> {
+        let key = Store::open(home)?.signing_key()?;
+        Ok(AppState {
+            inner: Arc::new(Inner {
+                home: home.to_owned(),
+                encoding: EncodingKey::from_secret(&key),
+                decoding: DecodingKey::from_secret(&key),
+                token_lifetime,
+            }),
+        })
+    }
+
+    pub fn home(&self) -> &Path {
+        &self.inner.home
+    }
+
+    pub fn encoding_key(&self) -> &EncodingKey {
+        &self.inner.encoding
+    }
+
+    pub fn decoding_key(&self) -> &DecodingKey {
+        &self.inner.decoding
+    }
+
+    pub fn token_lifetime(&self) -> Duration {
+        self.inner.token_lifetime
+    }
+
+    /// Runs blocking work with a control-plane connection, off the async threads.
+    pub async fn blocking<T, F>(&self, work: F) -> ApiResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> ApiResult<T> + Send + 'static,
+    {
+        let home = self.inner.home.clone();
+        tokio::task::spawn_blocking(move || {
+            let store = Store::open(&home).map_err(ApiError::from)?;
+            work(&store)
+        })
+        .await?
+    }
+}
