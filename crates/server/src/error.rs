@@ -83,7 +83,10 @@ impl From<OpsError> for ApiError {
             | OpsError::StillRunning { .. } => (StatusCode::CONFLICT, "wrong_state"),
             OpsError::ProductionTarget(_) => (StatusCode::BAD_REQUEST, "production_target"),
             OpsError::StepFailed { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "step_failed"),
-            _ => (StatusCode::UNPROCESSABLE_ENTITY, "refused"),
+            // What the databases or servers refuse: unreachable, no rights, wrong tools.
+            OpsError::Engine(_) => (StatusCode::UNPROCESSABLE_ENTITY, "refused"),
+            // Unknown users or jobs, bad plans, dates, profiles: the request's fault.
+            _ => (StatusCode::BAD_REQUEST, "invalid_input"),
         };
         ApiError::new(status, code, e.to_string())
     }

@@ -17,7 +17,7 @@ pub mod state;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use routes::{audit, broadcast, environments, operations};
+use routes::{application, audit, broadcast, environments, operations};
 pub use state::AppState;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -42,6 +42,32 @@ pub fn router(state: AppState) -> Router {
             get(environments::show).delete(environments::remove),
         )
         .route("/api/environments/{env}/refresh", post(operations::start))
+        .route("/api/environments/{env}/users", get(application::users))
+        .route(
+            "/api/environments/{env}/users.xlsx",
+            get(application::users_xlsx),
+        )
+        .route(
+            "/api/environments/{env}/users/enable",
+            post(application::enable_users),
+        )
+        .route(
+            "/api/environments/{env}/users/disable",
+            post(application::disable_users),
+        )
+        .route("/api/environments/{env}/jobs", get(application::jobs))
+        .route(
+            "/api/environments/{env}/jobs/status",
+            post(application::set_jobs),
+        )
+        .route(
+            "/api/environments/{env}/plan",
+            get(application::plan).put(application::set_plan),
+        )
+        .route(
+            "/api/environments/{env}/reconfigure",
+            post(application::reconfigure),
+        )
         .route(
             "/api/environments/{env}/operations",
             get(operations::history),
