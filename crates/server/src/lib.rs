@@ -17,7 +17,7 @@ pub mod state;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use routes::{application, audit, broadcast, environments, operations};
+use routes::{application, audit, broadcast, environments, movement, operations};
 pub use state::AppState;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -81,6 +81,14 @@ pub fn router(state: AppState) -> Router {
         .route(
             &format!("/env/{{env}}{ADD_MESSAGE}"),
             post(broadcast::add_for_env),
+        )
+        .route(
+            "/databasemovement/v1/refresh/project/{project}/source/{source}/target/{target}",
+            post(movement::refresh),
+        )
+        .route(
+            "/databasemovement/v1/fetchstatus/project/{project}/environment/{env}/operationactivity/{id}",
+            get(movement::fetch_status),
         )
         .route("/api/health", get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -5,4 +5,5 @@ pub mod application;
 pub mod audit;
 pub mod broadcast;
 pub mod environments;
+pub mod movement;
 pub mod operations;

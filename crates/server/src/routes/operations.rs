@@ -38,23 +38,36 @@ pub async fn start(
     Json(request): Json<RefreshRequest>,
 ) -> ApiResult<Response> {
     caller.require_env(Role::Operator, &target)?;
-    let actor = caller.actor();
     let copy = CopyOptions {
         jobs: request.jobs,
         verify: request.verify,
         owners_and_grants: !request.no_owner,
         ..CopyOptions::default()
     };
+    let op = begin_and_run(&state, &caller, request.source, target, copy).await?;
+    Ok(accepted(&op.id))
+}
+
+/// Validates and records a refresh while the caller waits, then runs its steps in the
+/// background. Returns the operation as recorded.
+pub async fn begin_and_run(
+    state: &AppState,
+    caller: &Caller,
+    source: String,
+    target: String,
+    copy: CopyOptions,
+) -> ApiResult<Operation> {
+    let actor = caller.actor();
     let begin_actor = actor.clone();
     let op = state
         .blocking(move |store| {
             let ctx = context(store, &begin_actor);
-            Ok(refresh::begin(&ctx, &request.source, &target, copy)?)
+            Ok(refresh::begin(&ctx, &source, &target, copy)?)
         })
         .await?;
-    let id = op.id.clone();
-    run_in_background(&state, actor, move |ctx| refresh::run(ctx, op));
-    Ok(accepted(&id))
+    let recorded = op.clone();
+    run_in_background(state, actor, move |ctx| refresh::run(ctx, op));
+    Ok(recorded)
 }
 
 fn context<'a>(store: &'a Store, actor: &'a Actor) -> Context<'a> {
@@ -89,7 +102,7 @@ fn accepted(id: &str) -> Response {
 }
 
 /// Loads an operation the caller may act on with `role`.
-async fn operation(
+pub async fn operation(
     state: &AppState,
     caller: &Caller,
     id: String,
