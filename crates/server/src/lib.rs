@@ -95,8 +95,30 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The journal is the truth: refreshes a crash stopped (this server killed, say) are
+/// resumed in the background as the server starts.
+fn resume_interrupted(state: &AppState) -> Result<(), ServeError> {
+    let store = dataalm_store::Store::open(state.home())?;
+    let interrupted = dataalm_ops::refresh::interrupted(&store).map_err(ServeError::Resume)?;
+    for op in interrupted {
+        tracing::info!(
+            "resuming operation {}, interrupted at {:?}",
+            op.id,
+            op.next_step()
+        );
+        let actor = dataalm_ops::Actor("server".into());
+        let id = op.id;
+        routes::operations::run_in_background(state, actor, move |ctx| {
+            dataalm_ops::refresh::resume(ctx, &id)
+        });
+    }
+    Ok(())
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    #[error("cannot look for interrupted operations: {0}")]
+    Resume(dataalm_ops::Error),
     #[error(transparent)]
     Store(#[from] dataalm_store::Error),
     #[error("cannot listen on {addr}: {source}")]
@@ -116,6 +138,7 @@ pub async fn serve(
     ready: impl FnOnce(SocketAddr),
 ) -> Result<(), ServeError> {
     let state = AppState::open(home, TOKEN_LIFETIME)?;
+    resume_interrupted(&state)?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|source| ServeError::Listen {

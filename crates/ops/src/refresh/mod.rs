@@ -178,6 +178,17 @@ pub(crate) fn ensure_not_running_elsewhere(op: &Operation) -> Result<()> {
     }
 }
 
+/// Operations recorded as running whose process is gone: a crash stopped them, and
+/// [`resume`] (or [`rollback`]) must finish them.
+pub fn interrupted(store: &Store) -> Result<Vec<Operation>> {
+    Ok(store
+        .operations(None)?
+        .into_iter()
+        .filter(|op| op.state == OpState::Running)
+        .filter(|op| op.pid.is_none_or(|pid| !process_alive(pid)))
+        .collect())
+}
+
 /// Whether a process with this id exists on this machine.
 pub fn process_alive(pid: u32) -> bool {
     std::path::Path::new("/proc").join(pid.to_string()).exists()

@@ -79,7 +79,7 @@ fn context<'a>(store: &'a Store, actor: &'a Actor) -> Context<'a> {
 }
 
 /// Runs an operation's steps off the request; failures are journaled by the steps.
-fn run_in_background(
+pub(crate) fn run_in_background(
     state: &AppState,
     actor: Actor,
     work: impl FnOnce(&Context) -> dataalm_ops::Result<Operation> + Send + 'static,
