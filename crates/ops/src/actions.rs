@@ -6,7 +6,7 @@ use crate::{Actor, EnvDb, Error, Result};
 use dataalm_app::jobs::{Job, JobsChanged, JobsToSet};
 use dataalm_app::users::{User, UserFilter, UsersChanged};
 use dataalm_core::plan::Change;
-use dataalm_core::{OpState, Plan, Value};
+use dataalm_core::{Environment, Location, OpState, Plan, Profile, Value};
 use dataalm_store::Store;
 use time::OffsetDateTime;
 
@@ -173,4 +173,80 @@ pub fn reconfigure(store: &Store, actor: &Actor, env: &str, dry_run: bool) -> Re
         )?)
     });
     audited(store, actor, "reconfigure", env, result)
+}
+
+/// A new environment as a person or a client describes it.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewEnvironment {
+    pub name: String,
+    /// `production`, `sandbox`, `uat`...
+    pub kind: String,
+    pub sqlite: Option<std::path::PathBuf>,
+    pub postgres: Option<String>,
+    /// A built-in profile's name or a profile file.
+    pub profile: Option<String>,
+    /// The application's base URL.
+    pub url: Option<String>,
+}
+
+/// Registers an environment after checking what can be checked without its database:
+/// the name, the kind, the location's form, the profile. Returns it and, when its
+/// database cannot be reached yet (which does not stop the registration), why.
+pub fn add_environment(
+    store: &Store,
+    actor: &Actor,
+    new: NewEnvironment,
+) -> Result<(Environment, Option<String>)> {
+    let invalid = |message: String| Error::InvalidInput(message);
+    dataalm_core::env::check_env_name(&new.name).map_err(invalid)?;
+    let kind: dataalm_core::EnvKind = new.kind.parse().map_err(invalid)?;
+    let location = match (new.sqlite, new.postgres) {
+        (Some(path), None) => Location::Sqlite(
+            std::path::absolute(&path)
+                .map_err(|e| invalid(format!("path {}: {e}", path.display())))?,
+        ),
+        (None, Some(url)) => {
+            let location = Location::Postgres(url);
+            // A URL that cannot work is refused; one that cannot be reached yet is not.
+            dataalm_engine::postgres::PgUrl::parse(&location)?;
+            location
+        }
+        _ => {
+            return Err(invalid(
+                "give exactly one of a SQLite path or a PostgreSQL URL".into(),
+            ));
+        }
+    };
+    let unreachable = dataalm_engine::engine_for(&location)
+        .and_then(|engine| engine.probe(&location))
+        .err()
+        .map(|e| e.to_string());
+    let profile = new.profile.unwrap_or_else(|| "finance".into());
+    // A profile that does not parse is refused now rather than at the first refresh.
+    Profile::resolve(&profile)?;
+    let profile = if Profile::builtin(&profile).is_some() {
+        profile
+    } else {
+        std::path::absolute(&profile)
+            .map_err(|e| invalid(format!("profile {profile}: {e}")))?
+            .display()
+            .to_string()
+    };
+    let env = Environment {
+        name: new.name,
+        kind,
+        location,
+        profile,
+        url: new.url,
+    };
+    let name = env.name.clone();
+    audited(
+        store,
+        actor,
+        "env add",
+        &name,
+        store.add_env(&env).map_err(Error::from),
+    )?;
+    Ok((env, unreachable))
 }

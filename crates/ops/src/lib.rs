@@ -56,6 +56,8 @@ pub enum Error {
         "environment `{env}` is being refreshed by operation {op}; try again when it awaits sign-off"
     )]
     Busy { env: String, op: String },
+    #[error("{0}")]
+    InvalidInput(String),
     #[error("{step} failed: {message}")]
     StepFailed { step: String, message: String },
     #[error("environment `{env}` uses profile `{profile}`, which has no {section}")]

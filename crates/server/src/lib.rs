@@ -36,7 +36,10 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/oauth2/token", post(auth::token))
         .route("/{tenant}/oauth2/token", post(auth::token_for_tenant))
-        .route("/api/environments", get(environments::list))
+        .route(
+            "/api/environments",
+            get(environments::list).post(environments::add),
+        )
         .route(
             "/api/environments/{env}",
             get(environments::show).delete(environments::remove),

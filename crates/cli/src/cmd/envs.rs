@@ -2,9 +2,10 @@
 
 use crate::cli::{EnvAddArgs, EnvCommand};
 use crate::output;
-use anyhow::{Context, Result, bail};
-use dataalm_core::env::check_env_name;
-use dataalm_core::{EnvKind, Environment, Location, Profile};
+use anyhow::Result;
+use dataalm_core::Environment;
+use dataalm_ops::Actor;
+use dataalm_ops::actions::{self, NewEnvironment};
 use dataalm_store::Store;
 use serde_json::json;
 
@@ -28,46 +29,18 @@ pub fn run(store: &Store, cmd: EnvCommand) -> Result<()> {
 }
 
 fn add(store: &Store, args: EnvAddArgs) -> Result<()> {
-    check_env_name(&args.name).map_err(anyhow::Error::msg)?;
-    let kind: EnvKind = args.kind.parse().map_err(anyhow::Error::msg)?;
-    let location = match (args.sqlite, args.postgres) {
-        (Some(path), None) => {
-            let path =
-                std::path::absolute(&path).with_context(|| format!("path {}", path.display()))?;
-            Location::Sqlite(path)
-        }
-        (None, Some(url)) => {
-            let location = Location::Postgres(url);
-            // A URL that cannot work is refused; one that cannot be reached yet is not.
-            dataalm_engine::postgres::PgUrl::parse(&location)?;
-            location
-        }
-        _ => bail!("give exactly one of --sqlite PATH or --postgres URL"),
-    };
-    if let Err(e) = dataalm_engine::engine_for(&location).and_then(|e| e.probe(&location)) {
-        eprintln!("warning: {e}; the environment is added anyway, check it before a refresh");
-    }
-    // A profile that does not parse is refused now rather than at the first refresh.
-    Profile::resolve(&args.profile)?;
-    let profile = if Profile::builtin(&args.profile).is_some() {
-        args.profile
-    } else {
-        std::path::absolute(&args.profile)?.display().to_string()
-    };
-    let env = Environment {
+    let new = NewEnvironment {
         name: args.name,
-        kind,
-        location,
-        profile,
+        kind: args.kind,
+        sqlite: args.sqlite,
+        postgres: args.postgres,
+        profile: Some(args.profile),
         url: args.url,
     };
-    store.add_env(&env)?;
-    store.audit(
-        &dataalm_ops::Actor::local().0,
-        "env add",
-        Some(&env.name),
-        "ok",
-    )?;
+    let (env, unreachable) = actions::add_environment(store, &Actor::local(), new)?;
+    if let Some(reason) = unreachable {
+        eprintln!("warning: {reason}; the environment is added anyway, check it before a refresh");
+    }
     println!(
         "added {} environment `{}` ({} at {}, profile {})",
         env.kind,

@@ -43,6 +43,23 @@ pub async fn show(
     Ok(Json(view(&env)))
 }
 
+/// `POST /api/environments`: registers an environment. Admins only. The answer says
+/// when its database cannot be reached yet (it is registered all the same).
+pub async fn add(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(new): Json<dataalm_ops::actions::NewEnvironment>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    caller.require(Role::Admin)?;
+    let actor = caller.actor();
+    let (env, unreachable) = state
+        .blocking(move |store| Ok(dataalm_ops::actions::add_environment(store, &actor, new)?))
+        .await?;
+    let mut shown = view(&env);
+    shown["warning"] = json!(unreachable);
+    Ok((StatusCode::CREATED, Json(shown)))
+}
+
 /// Forgets an environment (its database is untouched). Admins only.
 pub async fn remove(
     State(state): State<AppState>,
