@@ -174,3 +174,26 @@ fn a_server_killed_during_a_refresh_finishes_it_when_started_again() {
     assert!(audit.contains("refresh resumed"), "{audit}");
     assert!(audit.contains("app:pipeline"), "{audit}");
 }
+
+#[test]
+fn the_openapi_document_describes_the_routes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&dir.path().join("home"), None);
+    let document: Value = reqwest::blocking::get(format!("{}/api/openapi.json", server.base))
+        .expect("request")
+        .json()
+        .expect("JSON");
+    assert_eq!(document["info"]["title"], "dataalm");
+    let paths = document["paths"].as_object().expect("paths");
+    for path in [
+        "/oauth2/token",
+        "/api/environments/{env}/refresh",
+        "/api/operations/{id}/signoff",
+        "/api/environments/{env}/users/enable",
+        "/env/{env}/api/services/SysBroadcastMessageServices/SysBroadcastMessageService/AddMessage",
+        "/databasemovement/v1/fetchstatus/project/{project}/environment/{env}/operationactivity/{id}",
+    ] {
+        assert!(paths.contains_key(path), "{path} is missing");
+    }
+    assert!(document["components"]["securitySchemes"]["bearer"].is_object());
+}

@@ -16,82 +16,94 @@ pub mod state;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::http::header;
+use axum::routing::get;
 use routes::{application, audit, broadcast, environments, movement, operations};
 pub use state::AppState;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Request bodies above this are refused with 413.
 pub const BODY_LIMIT: usize = 10 << 20;
 /// How long a token is valid.
 pub const TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
 
-const ADD_MESSAGE: &str =
-    "/api/services/SysBroadcastMessageServices/SysBroadcastMessageService/AddMessage";
+/// The OpenAPI document's frame; the paths come from the handlers' annotations.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "dataalm",
+        description = "Refresh sandbox environments from production: environments, \
+                       operations, users, batch jobs, plans, and the reference ERP's \
+                       endpoints. Every call needs a bearer token from /oauth2/token."
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
+)]
+struct ApiDoc;
 
-/// Every route of the service.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .bearer_format("JWT")
+            .build();
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
+
+/// Every route of the service, and the OpenAPI document describing them.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/oauth2/token", post(auth::token))
-        .route("/{tenant}/oauth2/token", post(auth::token_for_tenant))
+    let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(auth::token))
+        .routes(routes!(auth::token_for_tenant))
+        .routes(routes!(environments::list, environments::add))
+        .routes(routes!(environments::show, environments::remove))
+        .routes(routes!(operations::start))
+        .routes(routes!(operations::history))
+        .routes(routes!(operations::show))
+        .routes(routes!(operations::sign_off))
+        .routes(routes!(operations::rollback))
+        .routes(routes!(operations::resume))
+        .routes(routes!(application::users))
+        .routes(routes!(application::users_xlsx))
+        .routes(routes!(application::enable_users))
+        .routes(routes!(application::disable_users))
+        .routes(routes!(application::jobs))
+        .routes(routes!(application::set_jobs))
+        .routes(routes!(application::plan, application::set_plan))
+        .routes(routes!(application::reconfigure))
+        .routes(routes!(audit::list))
+        .routes(routes!(broadcast::add_by_host))
+        .routes(routes!(broadcast::add_for_env))
+        .routes(routes!(movement::refresh))
+        .routes(routes!(movement::fetch_status))
+        .split_for_parts();
+    // Rendered once; the document does not change while the server runs.
+    let document: Arc<str> = api.to_pretty_json().unwrap_or_default().into();
+    router
         .route(
-            "/api/environments",
-            get(environments::list).post(environments::add),
-        )
-        .route(
-            "/api/environments/{env}",
-            get(environments::show).delete(environments::remove),
-        )
-        .route("/api/environments/{env}/refresh", post(operations::start))
-        .route("/api/environments/{env}/users", get(application::users))
-        .route(
-            "/api/environments/{env}/users.xlsx",
-            get(application::users_xlsx),
-        )
-        .route(
-            "/api/environments/{env}/users/enable",
-            post(application::enable_users),
-        )
-        .route(
-            "/api/environments/{env}/users/disable",
-            post(application::disable_users),
-        )
-        .route("/api/environments/{env}/jobs", get(application::jobs))
-        .route(
-            "/api/environments/{env}/jobs/status",
-            post(application::set_jobs),
-        )
-        .route(
-            "/api/environments/{env}/plan",
-            get(application::plan).put(application::set_plan),
-        )
-        .route(
-            "/api/environments/{env}/reconfigure",
-            post(application::reconfigure),
-        )
-        .route(
-            "/api/environments/{env}/operations",
-            get(operations::history),
-        )
-        .route("/api/operations/{id}", get(operations::show))
-        .route("/api/operations/{id}/signoff", post(operations::sign_off))
-        .route("/api/operations/{id}/rollback", post(operations::rollback))
-        .route("/api/operations/{id}/resume", post(operations::resume))
-        .route("/api/audit", get(audit::list))
-        .route(ADD_MESSAGE, post(broadcast::add_by_host))
-        .route(
-            &format!("/env/{{env}}{ADD_MESSAGE}"),
-            post(broadcast::add_for_env),
-        )
-        .route(
-            "/databasemovement/v1/refresh/project/{project}/source/{source}/target/{target}",
-            post(movement::refresh),
-        )
-        .route(
-            "/databasemovement/v1/fetchstatus/project/{project}/environment/{env}/operationactivity/{id}",
-            get(movement::fetch_status),
+            "/api/openapi.json",
+            get(move || {
+                let document = Arc::clone(&document);
+                async move {
+                    (
+                        [(header::CONTENT_TYPE, "application/json")],
+                        document.to_string(),
+                    )
+                }
+            }),
         )
         .route("/api/health", get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -22,6 +22,7 @@ pub fn view(env: &Environment) -> Value {
     })
 }
 
+#[utoipa::path(get, path = "/api/environments", tag = "environments", responses((status = 200, description = "The environments the token may see; locations redacted")))]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     caller.require(Role::Reader)?;
     let envs = state.blocking(|store| Ok(store.envs()?)).await?;
@@ -33,6 +34,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Js
     Ok(Json(Value::Array(shown)))
 }
 
+#[utoipa::path(get, path = "/api/environments/{env}", tag = "environments", params(("env" = String, Path, description = "Environment name")), responses((status = 200, description = "The environment"), (status = 404, description = "Unknown")))]
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -45,6 +47,7 @@ pub async fn show(
 
 /// `POST /api/environments`: registers an environment. Admins only. The answer says
 /// when its database cannot be reached yet (it is registered all the same).
+#[utoipa::path(post, path = "/api/environments", tag = "environments", request_body(content_type = "application/json", description = "name, kind, sqlite or postgres, profile, url"), responses((status = 201, description = "Registered"), (status = 400, description = "Invalid"), (status = 409, description = "Exists")))]
 pub async fn add(
     State(state): State<AppState>,
     caller: Caller,
@@ -61,6 +64,7 @@ pub async fn add(
 }
 
 /// Forgets an environment (its database is untouched). Admins only.
+#[utoipa::path(delete, path = "/api/environments/{env}", tag = "environments", params(("env" = String, Path, description = "Environment name")), responses((status = 204, description = "Forgotten; its database is untouched"), (status = 409, description = "An operation is in progress")))]
 pub async fn remove(
     State(state): State<AppState>,
     caller: Caller,
