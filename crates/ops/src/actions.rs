@@ -250,3 +250,15 @@ pub fn add_environment(
     )?;
     Ok((env, unreachable))
 }
+
+/// An environment as interfaces show it: the location redacted, never a password.
+pub fn environment_view(env: &Environment) -> serde_json::Value {
+    serde_json::json!({
+        "name": env.name,
+        "kind": env.kind,
+        "engine": env.location.engine_name(),
+        "location": env.location.redacted(),
+        "profile": env.profile,
+        "url": env.url,
+    })
+}

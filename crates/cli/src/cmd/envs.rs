@@ -3,9 +3,8 @@
 use crate::cli::{EnvAddArgs, EnvCommand};
 use crate::output;
 use anyhow::Result;
-use dataalm_core::Environment;
 use dataalm_ops::Actor;
-use dataalm_ops::actions::{self, NewEnvironment};
+use dataalm_ops::actions::{self, NewEnvironment, environment_view as shown};
 use dataalm_store::Store;
 use serde_json::json;
 
@@ -50,18 +49,6 @@ fn add(store: &Store, args: EnvAddArgs) -> Result<()> {
         env.profile
     );
     Ok(())
-}
-
-/// An environment as shown: the location redacted, never a password.
-fn shown(env: &Environment) -> serde_json::Value {
-    json!({
-        "name": env.name,
-        "kind": env.kind,
-        "engine": env.location.engine_name(),
-        "location": env.location.redacted(),
-        "profile": env.profile,
-        "url": env.url,
-    })
 }
 
 fn list(store: &Store, json: bool) -> Result<()> {

@@ -6,21 +6,10 @@ use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use dataalm_core::Environment;
 use dataalm_core::access::Role;
 use serde_json::{Value, json};
 
-/// An environment as the API shows it: the location redacted, never a password.
-pub fn view(env: &Environment) -> Value {
-    json!({
-        "name": env.name,
-        "kind": env.kind,
-        "engine": env.location.engine_name(),
-        "location": env.location.redacted(),
-        "profile": env.profile,
-        "url": env.url,
-    })
-}
+pub use dataalm_ops::actions::environment_view as view;
 
 #[utoipa::path(get, path = "/api/environments", tag = "environments", responses((status = 200, description = "The environments the token may see; locations redacted")))]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {

@@ -148,12 +148,7 @@ pub async fn sign_off(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let op = operation(&state, &caller, id, Role::Operator).await?;
-    let actor = caller.actor();
-    let op = state
-        .blocking(move |store| Ok(refresh::sign_off(&context(store, &actor), &op.id)?))
-        .await?;
-    Ok(Json(operation_json(&op)))
+    end(state, caller, id, refresh::sign_off).await
 }
 
 #[utoipa::path(post, path = "/api/operations/{id}/rollback", tag = "operations", params(("id" = String, Path, description = "Operation id")), responses((status = 200, description = "Rolled back"), (status = 409, description = "Finished or running elsewhere")))]
@@ -162,10 +157,20 @@ pub async fn rollback(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
+    end(state, caller, id, refresh::rollback).await
+}
+
+/// Ends an operation the caller may act on, one way (`sign_off`) or the other.
+async fn end(
+    state: AppState,
+    caller: Caller,
+    id: String,
+    how: fn(&Context, &str) -> dataalm_ops::Result<Operation>,
+) -> ApiResult<Json<Value>> {
     let op = operation(&state, &caller, id, Role::Operator).await?;
     let actor = caller.actor();
     let op = state
-        .blocking(move |store| Ok(refresh::rollback(&context(store, &actor), &op.id)?))
+        .blocking(move |store| Ok(how(&context(store, &actor), &op.id)?))
         .await?;
     Ok(Json(operation_json(&op)))
 }
