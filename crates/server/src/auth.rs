@@ -92,7 +92,10 @@ pub async fn token(
         Err(e) if e.status == StatusCode::UNAUTHORIZED => {
             return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", &e.message);
         }
-        Err(e) => return oauth_error(e.status, "invalid_scope", &e.message),
+        Err(e) if e.status == StatusCode::BAD_REQUEST => {
+            return oauth_error(e.status, "invalid_scope", &e.message);
+        }
+        Err(e) => return oauth_error(e.status, "server_error", &e.message),
     };
     match issue(&state, &app, envs) {
         Ok((token, expires_in)) => Json(serde_json::json!({
@@ -105,17 +108,21 @@ pub async fn token(
     }
 }
 
+/// The credentials of an `Authorization` header of `scheme` (schemes are
+/// case-insensitive: `bearer` is `Bearer`).
+fn authorization<'a>(headers: &'a HeaderMap, scheme: &str) -> Option<&'a str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (given, credentials) = value.trim().split_once(' ')?;
+    given
+        .eq_ignore_ascii_case(scheme)
+        .then(|| credentials.trim())
+        .filter(|c| !c.is_empty())
+}
+
 /// Client id and secret from HTTP Basic, else from the form.
 fn credentials(headers: &HeaderMap, request: &TokenRequest) -> Option<(String, String)> {
-    let basic = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b64| {
-            base64::engine::general_purpose::STANDARD
-                .decode(b64.trim())
-                .ok()
-        })
+    let basic = authorization(headers, "Basic")
+        .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
         .and_then(|bytes| String::from_utf8(bytes).ok())
         .and_then(|pair| {
             let (id, secret) = pair.split_once(':')?;
@@ -226,12 +233,7 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Caller> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
+        let token = authorization(&parts.headers, "Bearer")
             .ok_or_else(|| ApiError::unauthorized("send `Authorization: Bearer <token>`"))?;
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;

@@ -107,6 +107,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/health", get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(error::json_errors))
         .with_state(state)
 }
 

@@ -60,8 +60,11 @@ pub async fn add_by_host(
         .map(str::to_ascii_lowercase);
     let envs = state.blocking(|store| Ok(store.envs()?)).await?;
     let by_host = host.as_deref().and_then(|host| {
-        envs.iter()
-            .find(|env| env.url.as_deref().is_some_and(|url| url_host(url) == host))
+        envs.iter().find(|env| {
+            env.url
+                .as_deref()
+                .is_some_and(|url| same_host(&url_host(url), host))
+        })
     });
     let env = match (by_host, caller.0.envs.as_slice()) {
         (Some(env), _) => env.name.clone(),
@@ -118,6 +121,21 @@ fn date_field(name: &str, value: Option<&Value>) -> ApiResult<OffsetDateTime> {
     dotnet_time::parse(text).map_err(|e| ApiError::bad_request(format!("{name}: {e}")))
 }
 
+/// Hosts match by name, and by port when both give one (`uat.example.com:443` is the
+/// host of `https://uat.example.com`).
+fn same_host(a: &str, b: &str) -> bool {
+    let split = |host: &str| -> (String, Option<String>) {
+        match host.rsplit_once(':') {
+            Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) => {
+                (name.to_owned(), Some(port.to_owned()))
+            }
+            _ => (host.to_owned(), None),
+        }
+    };
+    let ((a_name, a_port), (b_name, b_port)) = (split(a), split(b));
+    a_name == b_name && (a_port.is_none() || b_port.is_none() || a_port == b_port)
+}
+
 /// `https://UAT.example.com:8443/path` → `uat.example.com:8443`.
 fn url_host(url: &str) -> String {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
@@ -134,5 +152,8 @@ mod tests {
         assert_eq!(url_host("https://UAT.example.com/"), "uat.example.com");
         assert_eq!(url_host("http://h:8080/x?y"), "h:8080");
         assert_eq!(url_host("uat.example.com"), "uat.example.com");
+        assert!(same_host("uat.example.com", "uat.example.com:443"));
+        assert!(!same_host("uat.example.com:8443", "uat.example.com:443"));
+        assert!(!same_host("uat.example.com", "prod.example.com"));
     }
 }
