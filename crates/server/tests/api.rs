@@ -1543,3 +1543,82 @@ fn rejected_bodies_get_json_errors_too() {
         problems.join("\n")
     );
 }
+
+/// A script written for the reference ERP: start a refresh with the database movement
+/// API, poll its status until Completed, sign off, and see SignedOff.
+#[test]
+fn the_database_movement_api_is_driven_as_a_script_would() {
+    let api = Api::start();
+    let operator = api.app_token("lcs-script", Role::Operator, &[], None);
+
+    let refused = json_of(
+        api.post(
+            "/databasemovement/v1/refresh/project/1234/source/uat/target/prod",
+            &operator,
+        )
+        .send()
+        .unwrap(),
+    );
+    assert_eq!(refused["IsSuccess"], false, "{refused}");
+    assert!(
+        refused["ErrorMessage"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("production")
+    );
+
+    let started = json_of(
+        api.post(
+            "/databasemovement/v1/refresh/project/1234/source/prod/target/uat",
+            &operator,
+        )
+        .send()
+        .unwrap(),
+    );
+    assert_eq!(started["IsSuccess"], true, "{started}");
+    assert!(started["ErrorMessage"].is_null());
+    assert_eq!(started["VersionEOL"], "9999-12-31T23:59:59.9999999");
+    let id = started["OperationActivityId"].as_str().unwrap().to_owned();
+
+    let status_path = format!(
+        "/databasemovement/v1/fetchstatus/project/1234/environment/uat/operationactivity/{id}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        let status = json_of(api.get(&status_path, &operator).send().unwrap());
+        assert_eq!(status["IsSuccess"], true, "{status}");
+        assert_eq!(status["OperationActivityId"], id.as_str());
+        let state = status["OperationStatus"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            ["NotStarted", "InProgress", "Completed"].contains(&state.as_str()),
+            "{status}"
+        );
+        if state == "Completed" || Instant::now() > deadline {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status["OperationStatus"], "Completed", "{status}");
+
+    let signed = api
+        .post(&format!("/api/operations/{id}/signoff"), &operator)
+        .send()
+        .unwrap();
+    assert_eq!(signed.status(), StatusCode::OK);
+    let status = json_of(api.get(&status_path, &operator).send().unwrap());
+    assert_eq!(status["OperationStatus"], "SignedOff", "{status}");
+
+    // The operation belongs to uat, not to prod.
+    let elsewhere = api
+        .get(
+            &format!("/databasemovement/v1/fetchstatus/project/1234/environment/prod/operationactivity/{id}"),
+            &operator,
+        )
+        .send()
+        .unwrap();
+    assert_eq!(elsewhere.status(), StatusCode::NOT_FOUND);
+    assert_eq!(json_of(elsewhere)["IsSuccess"], false);
+}
