@@ -1622,3 +1622,138 @@ fn the_database_movement_api_is_driven_as_a_script_would() {
     assert_eq!(elsewhere.status(), StatusCode::NOT_FOUND);
     assert_eq!(json_of(elsewhere)["IsSuccess"], false);
 }
+
+fn enabled_in(db: &Path, user: &str) -> i64 {
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .query_row(
+            "SELECT enabled FROM user_info WHERE id = ?1",
+            [user],
+            |row| row.get(0),
+        )
+        .unwrap()
+}
+
+/// Users and batch jobs as a pipeline changes them: JSON lists, real CSV and XLSX
+/// uploads (the XLSX is the server's own export), all or nothing.
+#[test]
+fn users_and_jobs_change_from_json_csv_and_xlsx() {
+    let api = Api::start();
+    let operator = api.app_token("people", Role::Operator, &[], None);
+    let reader = api.app_token("viewer", Role::Reader, &[], None);
+    let uat = api.db_path("uat");
+
+    // Unknown users: 400 naming them, nothing changed.
+    let message = api_error(
+        api.post("/api/environments/uat/users/disable", &operator)
+            .json(&json!({"users": ["alice", "nobody@nowhere"]}))
+            .send()
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+        "invalid_input",
+    );
+    assert!(message.contains("nobody@nowhere"), "{message}");
+    assert_eq!(enabled_in(&uat, "alice"), 1);
+
+    let done = json_of(
+        api.post("/api/environments/uat/users/disable", &operator)
+            .json(&json!({"users": ["alice", "bob@contoso.com"]}))
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(done["changed"], json!(["alice", "bob"]), "{done}");
+    assert_eq!(enabled_in(&uat, "alice"), 0);
+
+    // A CSV file with a header enables them again.
+    let done = json_of(
+        api.post("/api/environments/uat/users/enable", &operator)
+            .header("content-type", "text/csv")
+            .body("user id\nalice\nbob@contoso.com\n")
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(done["changed"], json!(["alice", "bob"]), "{done}");
+    assert_eq!(enabled_in(&uat, "bob"), 1);
+
+    // The XLSX export, uploaded back, names only users that exist.
+    let xlsx = api
+        .get("/api/environments/uat/users.xlsx", &reader)
+        .send()
+        .unwrap();
+    assert_eq!(xlsx.status(), StatusCode::OK);
+    let bytes = xlsx.bytes().unwrap();
+    assert!(bytes.starts_with(b"PK"), "an XLSX file is a zip");
+    let listed = json_of(
+        api.get("/api/environments/uat/users", &reader)
+            .send()
+            .unwrap(),
+    );
+    let total = listed.as_array().unwrap().len();
+    let done = json_of(
+        api.post("/api/environments/uat/users/disable", &operator)
+            .header(
+                "content-type",
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            )
+            .body(bytes.to_vec())
+            .send()
+            .unwrap(),
+    );
+    let touched =
+        done["changed"].as_array().unwrap().len() + done["already"].as_array().unwrap().len();
+    assert_eq!(touched, total, "{done}");
+    let enabled = json_of(
+        api.get("/api/environments/uat/users?enabled=true", &reader)
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(enabled, json!([]));
+
+    // A reader may look but not change.
+    api_error(
+        api.post("/api/environments/uat/users/enable", &reader)
+            .json(&json!({"users": ["alice"]}))
+            .send()
+            .unwrap(),
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+
+    // Batch jobs: the withheld ones back to waiting, then none is withheld.
+    let withheld = json_of(
+        api.get("/api/environments/uat/jobs?status=withhold", &reader)
+            .send()
+            .unwrap(),
+    );
+    let done = json_of(
+        api.post("/api/environments/uat/jobs/status", &operator)
+            .json(&json!({"status": "waiting", "all_withheld": true}))
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(
+        done["changed"].as_array().unwrap().len(),
+        withheld.as_array().unwrap().len(),
+        "{done}"
+    );
+    let left = json_of(
+        api.get("/api/environments/uat/jobs?status=withhold", &reader)
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(left, json!([]));
+
+    // The plan applied on demand, then a dry run finds nothing left to change.
+    let applied = json_of(
+        api.post("/api/environments/uat/reconfigure?dry_run=false", &operator)
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(applied["dry_run"], false);
+    let again = json_of(
+        api.post("/api/environments/uat/reconfigure?dry_run=true", &reader)
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(again["changes"], json!([]), "{again}");
+}
