@@ -12,7 +12,12 @@
 //! `pg_restore -j` and `pgcopydb clone`, checks every copy, and measures the cutover's
 //! downtime as a client polling the target sees it. dataalm's copy runs in the hidden
 //! `pg-copy-once` subcommand, for the same reason.
+//!
+//! `api` serves the REST API (`dataalm serve`) and measures its latency while clients
+//! poll an operation and list users at a fixed rate during back-to-back refreshes, and
+//! how much that load slows the refreshes (`scripts/bench-api`).
 
+mod api;
 mod measure;
 mod postgres;
 mod reader;
@@ -50,6 +55,9 @@ enum Command {
         #[arg(long)]
         jobs: usize,
     },
+    /// REST API: latency of status polls and user lists during refreshes, and the
+    /// refreshes' slowdown under that load.
+    Api(api::Options),
 }
 
 fn main() -> Result<ExitCode> {
@@ -58,6 +66,7 @@ fn main() -> Result<ExitCode> {
         Command::CopyOnce { source, staging } => sqlite::copy_once(&source, &staging)?,
         Command::Postgres(options) => postgres::run(&options)?,
         Command::PgCopyOnce { jobs } => postgres::copy_once(jobs)?,
+        Command::Api(options) => api::run(&options)?,
     }
     Ok(ExitCode::SUCCESS)
 }
