@@ -95,6 +95,9 @@ pub struct Store {
     home: PathBuf,
 }
 
+/// Bump when [`SCHEMA`] changes, so existing files get the new tables.
+const SCHEMA_VERSION: i64 = 1;
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS environments (
     name TEXT PRIMARY KEY,
@@ -153,11 +156,18 @@ impl Store {
         let conn =
             Connection::open(home.join("control.db")).map_err(|e| open_error(e.to_string()))?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
-        // WAL lets `status` in another terminal read while a refresh writes progress.
-        set_wal(&conn)?;
+        // The schema is set up once per file, not on every open (the service opens the
+        // control plane for every request).
+        let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+        if version != SCHEMA_VERSION {
+            // WAL lets `status` in another terminal read while a refresh writes progress;
+            // the mode stays with the file.
+            set_wal(&conn)?;
+            conn.execute_batch(SCHEMA)?;
+            conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        }
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.execute_batch(SCHEMA)?;
         Ok(Store {
             conn,
             home: home.to_owned(),
