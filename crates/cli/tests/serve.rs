@@ -197,3 +197,66 @@ fn the_openapi_document_describes_the_routes() {
     }
     assert!(document["components"]["securitySchemes"]["bearer"].is_object());
 }
+
+#[test]
+fn registrations_are_listed_and_revoked_from_the_cli() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let home = home_with_samples(dir.path());
+    let creds: Value = serde_json::from_str(&ok(
+        &home,
+        &[
+            "app", "register", "nightly", "--role", "reader", "--env", "uat", "--json",
+        ],
+    ))
+    .expect("registration JSON");
+    let (id, secret) = (
+        creds["client_id"].as_str().expect("id"),
+        creds["client_secret"].as_str().expect("secret"),
+    );
+    let listed: Value =
+        serde_json::from_str(&ok(&home, &["app", "list", "--json"])).expect("list JSON");
+    assert_eq!(listed[0]["name"], "nightly");
+    assert_eq!(listed[0]["role"], "reader");
+    assert_eq!(listed[0]["environments"], serde_json::json!(["uat"]));
+    assert!(listed[0]["revoked_at"].is_null());
+    assert!(
+        !listed.to_string().contains(secret),
+        "the secret is never shown again"
+    );
+
+    // An unknown environment is refused and nothing is registered.
+    let out = dataalm(&home)
+        .args([
+            "app", "register", "bad", "--role", "reader", "--env", "nowhere",
+        ])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nowhere"));
+
+    let server = Server::start(&home, None);
+    let bearer = token(&server.base, id, secret);
+    let envs = get(&server.base, &bearer, "/api/environments");
+    assert_eq!(envs.as_array().map(Vec::len), Some(1), "{envs}");
+
+    ok(&home, &["app", "revoke", "nightly"]);
+    let refused = reqwest::blocking::Client::new()
+        .get(format!("{}/api/environments", server.base))
+        .bearer_auth(&bearer)
+        .send()
+        .expect("request");
+    assert_eq!(
+        refused.status(),
+        401,
+        "a revoked registration's token stops working"
+    );
+    let listed: Value =
+        serde_json::from_str(&ok(&home, &["app", "list", "--json"])).expect("list JSON");
+    assert_eq!(listed.as_array().map(Vec::len), Some(1));
+    assert!(listed[0]["revoked_at"].is_string());
+    let audit = ok(&home, &["audit"]);
+    assert!(
+        audit.contains("app register") && audit.contains("app revoke"),
+        "{audit}"
+    );
+}
