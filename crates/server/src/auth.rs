@@ -46,7 +46,14 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
 }
 
 /// `POST /{tenant}/oauth2/token`: the tenant is accepted and ignored.
-#[utoipa::path(post, path = "/{tenant}/oauth2/token", tag = "auth", params(("tenant" = String, Path, description = "Accepted and ignored")), responses((status = 200, description = "As /oauth2/token")), security(()))]
+#[utoipa::path(
+    post,
+    path = "/{tenant}/oauth2/token",
+    tag = "auth",
+    params(("tenant" = String, Path, description = "Accepted and ignored")),
+    responses((status = 200, description = "As /oauth2/token")),
+    security(()),
+)]
 pub async fn token_for_tenant(
     State(state): State<AppState>,
     Path(_tenant): Path<String>,
@@ -57,7 +64,18 @@ pub async fn token_for_tenant(
 }
 
 /// `POST /oauth2/token`.
-#[utoipa::path(post, path = "/oauth2/token", tag = "auth", request_body(content_type = "application/x-www-form-urlencoded", description = "grant_type=client_credentials, client_id, client_secret (or HTTP Basic), optional resource or scope naming one environment"), responses((status = 200, description = "access_token, token_type Bearer, expires_in"), (status = 400, description = "unsupported_grant_type or invalid_scope"), (status = 401, description = "invalid_client")), security(()))]
+#[utoipa::path(
+    post,
+    path = "/oauth2/token",
+    tag = "auth",
+    request_body(content_type = "application/x-www-form-urlencoded", description = "grant_type=client_credentials, client_id, client_secret (or HTTP Basic), optional resource or scope naming one environment"),
+    responses(
+        (status = 200, description = "access_token, token_type Bearer, expires_in"),
+        (status = 400, description = "unsupported_grant_type or invalid_scope"),
+        (status = 401, description = "invalid_client"),
+    ),
+    security(()),
+)]
 pub async fn token(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -23,7 +23,17 @@ pub struct UsersQuery {
     search: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/environments/{env}/users", tag = "users", params(("env" = String, Path, description = "Environment name"), ("enabled" = Option<bool>, Query, description = "Only enabled or disabled users"), ("search" = Option<String>, Query, description = "Piece of id, name or e-mail")), responses((status = 200, description = "Users")))]
+#[utoipa::path(
+    get,
+    path = "/api/environments/{env}/users",
+    tag = "users",
+    params(
+        ("env" = String, Path, description = "Environment name"),
+        ("enabled" = Option<bool>, Query, description = "Only enabled or disabled users"),
+        ("search" = Option<String>, Query, description = "Piece of id, name or e-mail"),
+    ),
+    responses((status = 200, description = "Users")),
+)]
 pub async fn users(
     State(state): State<AppState>,
     caller: Caller,
@@ -46,7 +56,13 @@ pub async fn users(
 }
 
 /// `GET /api/environments/{env}/users.xlsx`: every user, as the CLI's export.
-#[utoipa::path(get, path = "/api/environments/{env}/users.xlsx", tag = "users", params(("env" = String, Path, description = "Environment name")), responses((status = 200, description = "Every user as an XLSX file")))]
+#[utoipa::path(
+    get,
+    path = "/api/environments/{env}/users.xlsx",
+    tag = "users",
+    params(("env" = String, Path, description = "Environment name")),
+    responses((status = 200, description = "Every user as an XLSX file")),
+)]
 pub async fn users_xlsx(
     State(state): State<AppState>,
     caller: Caller,
@@ -127,7 +143,17 @@ async fn set_users(
     ))
 }
 
-#[utoipa::path(post, path = "/api/environments/{env}/users/enable", tag = "users", params(("env" = String, Path, description = "Environment name")), request_body(description = "JSON {\"users\": [...]}, a CSV file (text/csv) or an XLSX file"), responses((status = 200, description = "changed and already"), (status = 400, description = "Unknown users, nothing changed")))]
+#[utoipa::path(
+    post,
+    path = "/api/environments/{env}/users/enable",
+    tag = "users",
+    params(("env" = String, Path, description = "Environment name")),
+    request_body(description = "JSON {\"users\": [...]}, a CSV file (text/csv) or an XLSX file"),
+    responses(
+        (status = 200, description = "changed and already"),
+        (status = 400, description = "Unknown users, nothing changed"),
+    ),
+)]
 pub async fn enable_users(
     State(state): State<AppState>,
     caller: Caller,
@@ -138,7 +164,17 @@ pub async fn enable_users(
     set_users(state, caller, env, headers, body, true).await
 }
 
-#[utoipa::path(post, path = "/api/environments/{env}/users/disable", tag = "users", params(("env" = String, Path, description = "Environment name")), request_body(description = "As enable"), responses((status = 200, description = "changed and already"), (status = 400, description = "Unknown users, nothing changed")))]
+#[utoipa::path(
+    post,
+    path = "/api/environments/{env}/users/disable",
+    tag = "users",
+    params(("env" = String, Path, description = "Environment name")),
+    request_body(description = "As enable"),
+    responses(
+        (status = 200, description = "changed and already"),
+        (status = 400, description = "Unknown users, nothing changed"),
+    ),
+)]
 pub async fn disable_users(
     State(state): State<AppState>,
     caller: Caller,
@@ -154,7 +190,16 @@ pub struct JobsQuery {
     status: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/environments/{env}/jobs", tag = "jobs", params(("env" = String, Path, description = "Environment name"), ("status" = Option<String>, Query, description = "Only jobs in this status")), responses((status = 200, description = "Batch jobs")))]
+#[utoipa::path(
+    get,
+    path = "/api/environments/{env}/jobs",
+    tag = "jobs",
+    params(
+        ("env" = String, Path, description = "Environment name"),
+        ("status" = Option<String>, Query, description = "Only jobs in this status"),
+    ),
+    responses((status = 200, description = "Batch jobs")),
+)]
 pub async fn jobs(
     State(state): State<AppState>,
     caller: Caller,
@@ -184,7 +229,17 @@ pub struct SetJobs {
 
 /// `POST /api/environments/{env}/jobs/status` with `{"status": "waiting", "ids": [...]}`
 /// or `{"status": "waiting", "all_withheld": true}`.
-#[utoipa::path(post, path = "/api/environments/{env}/jobs/status", tag = "jobs", params(("env" = String, Path, description = "Environment name")), request_body(content_type = "application/json", description = "status and ids, or all_withheld"), responses((status = 200, description = "changed and already"), (status = 400, description = "Unknown jobs or status")))]
+#[utoipa::path(
+    post,
+    path = "/api/environments/{env}/jobs/status",
+    tag = "jobs",
+    params(("env" = String, Path, description = "Environment name")),
+    request_body(content_type = "application/json", description = "status and ids, or all_withheld"),
+    responses(
+        (status = 200, description = "changed and already"),
+        (status = 400, description = "Unknown jobs or status"),
+    ),
+)]
 pub async fn set_jobs(
     State(state): State<AppState>,
     caller: Caller,
@@ -219,7 +274,16 @@ pub async fn set_jobs(
 }
 
 /// `GET /api/environments/{env}/plan`: the plan as TOML (404 when there is none).
-#[utoipa::path(get, path = "/api/environments/{env}/plan", tag = "plans", params(("env" = String, Path, description = "Environment name")), responses((status = 200, description = "The plan (TOML)"), (status = 404, description = "No plan")))]
+#[utoipa::path(
+    get,
+    path = "/api/environments/{env}/plan",
+    tag = "plans",
+    params(("env" = String, Path, description = "Environment name")),
+    responses(
+        (status = 200, description = "The plan (TOML)"),
+        (status = 404, description = "No plan"),
+    ),
+)]
 pub async fn plan(
     State(state): State<AppState>,
     caller: Caller,
@@ -240,7 +304,17 @@ pub async fn plan(
 
 /// `PUT /api/environments/{env}/plan` with the plan's TOML: checked against the
 /// environment, then kept. Admins only.
-#[utoipa::path(put, path = "/api/environments/{env}/plan", tag = "plans", params(("env" = String, Path, description = "Environment name")), request_body(content_type = "application/toml", description = "The plan"), responses((status = 200, description = "Checked and kept"), (status = 400, description = "Invalid plan")))]
+#[utoipa::path(
+    put,
+    path = "/api/environments/{env}/plan",
+    tag = "plans",
+    params(("env" = String, Path, description = "Environment name")),
+    request_body(content_type = "application/toml", description = "The plan"),
+    responses(
+        (status = 200, description = "Checked and kept"),
+        (status = 400, description = "Invalid plan"),
+    ),
+)]
 pub async fn set_plan(
     State(state): State<AppState>,
     caller: Caller,
@@ -263,7 +337,16 @@ pub struct ReconfigureQuery {
 
 /// `POST /api/environments/{env}/reconfigure?dry_run=true|false`: the changes made, or
 /// that would be made.
-#[utoipa::path(post, path = "/api/environments/{env}/reconfigure", tag = "plans", params(("env" = String, Path, description = "Environment name"), ("dry_run" = Option<bool>, Query, description = "Only show the changes")), responses((status = 200, description = "The changes made or to be made")))]
+#[utoipa::path(
+    post,
+    path = "/api/environments/{env}/reconfigure",
+    tag = "plans",
+    params(
+        ("env" = String, Path, description = "Environment name"),
+        ("dry_run" = Option<bool>, Query, description = "Only show the changes"),
+    ),
+    responses((status = 200, description = "The changes made or to be made")),
+)]
 pub async fn reconfigure(
     State(state): State<AppState>,
     caller: Caller,

@@ -13,7 +13,15 @@ pub struct AuditQuery {
     limit: Option<u32>,
 }
 
-#[utoipa::path(get, path = "/api/audit", tag = "audit", params(("limit" = Option<u32>, Query, description = "At most this many entries")), responses((status = 200, description = "Newest first")))]
+#[utoipa::path(
+    get,
+    path = "/api/audit",
+    tag = "audit",
+    params(
+        ("limit" = Option<u32>, Query, description = "At most this many entries"),
+    ),
+    responses((status = 200, description = "Newest first")),
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,

@@ -36,7 +36,17 @@ pub struct AddMessageRequest {
 const DEFAULT_TEXT: &str = "This environment will be unavailable for maintenance.";
 
 /// `POST /env/{env}/api/services/.../AddMessage`.
-#[utoipa::path(post, path = "/env/{env}/api/services/SysBroadcastMessageServices/SysBroadcastMessageService/AddMessage", tag = "erp", params(("env" = String, Path, description = "Environment name")), request_body(content_type = "application/json", description = "{\"request\": {\"FromDateTime\": ..., \"ToDateTime\": ...}} in any form .NET writes"), responses((status = 200, description = "The new message id"), (status = 400, description = "Bad or reversed dates")))]
+#[utoipa::path(
+    post,
+    path = "/env/{env}/api/services/SysBroadcastMessageServices/SysBroadcastMessageService/AddMessage",
+    tag = "erp",
+    params(("env" = String, Path, description = "Environment name")),
+    request_body(content_type = "application/json", description = "{\"request\": {\"FromDateTime\": ..., \"ToDateTime\": ...}} in any form .NET writes"),
+    responses(
+        (status = 200, description = "The new message id"),
+        (status = 400, description = "Bad or reversed dates"),
+    ),
+)]
 pub async fn add_for_env(
     State(state): State<AppState>,
     caller: Caller,
@@ -47,7 +57,15 @@ pub async fn add_for_env(
 }
 
 /// `POST /api/services/.../AddMessage`: the environment from the host or the token.
-#[utoipa::path(post, path = "/api/services/SysBroadcastMessageServices/SysBroadcastMessageService/AddMessage", tag = "erp", responses((status = 200, description = "The new message id"), (status = 400, description = "Cannot tell the environment, or bad dates")))]
+#[utoipa::path(
+    post,
+    path = "/api/services/SysBroadcastMessageServices/SysBroadcastMessageService/AddMessage",
+    tag = "erp",
+    responses(
+        (status = 200, description = "The new message id"),
+        (status = 400, description = "Cannot tell the environment, or bad dates"),
+    ),
+)]
 pub async fn add_by_host(
     State(state): State<AppState>,
     caller: Caller,

@@ -11,7 +11,14 @@ use serde_json::{Value, json};
 
 pub use dataalm_ops::actions::environment_view as view;
 
-#[utoipa::path(get, path = "/api/environments", tag = "environments", responses((status = 200, description = "The environments the token may see; locations redacted")))]
+#[utoipa::path(
+    get,
+    path = "/api/environments",
+    tag = "environments",
+    responses(
+        (status = 200, description = "The environments the token may see; locations redacted"),
+    ),
+)]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     caller.require(Role::Reader)?;
     let envs = state.blocking(|store| Ok(store.envs()?)).await?;
@@ -23,7 +30,16 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Js
     Ok(Json(Value::Array(shown)))
 }
 
-#[utoipa::path(get, path = "/api/environments/{env}", tag = "environments", params(("env" = String, Path, description = "Environment name")), responses((status = 200, description = "The environment"), (status = 404, description = "Unknown")))]
+#[utoipa::path(
+    get,
+    path = "/api/environments/{env}",
+    tag = "environments",
+    params(("env" = String, Path, description = "Environment name")),
+    responses(
+        (status = 200, description = "The environment"),
+        (status = 404, description = "Unknown"),
+    ),
+)]
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -36,7 +52,17 @@ pub async fn show(
 
 /// `POST /api/environments`: registers an environment. Admins only. The answer says
 /// when its database cannot be reached yet (it is registered all the same).
-#[utoipa::path(post, path = "/api/environments", tag = "environments", request_body(content_type = "application/json", description = "name, kind, sqlite or postgres, profile, url"), responses((status = 201, description = "Registered"), (status = 400, description = "Invalid"), (status = 409, description = "Exists")))]
+#[utoipa::path(
+    post,
+    path = "/api/environments",
+    tag = "environments",
+    request_body(content_type = "application/json", description = "name, kind, sqlite or postgres, profile, url"),
+    responses(
+        (status = 201, description = "Registered"),
+        (status = 400, description = "Invalid"),
+        (status = 409, description = "Exists"),
+    ),
+)]
 pub async fn add(
     State(state): State<AppState>,
     caller: Caller,
@@ -53,7 +79,16 @@ pub async fn add(
 }
 
 /// Forgets an environment (its database is untouched). Admins only.
-#[utoipa::path(delete, path = "/api/environments/{env}", tag = "environments", params(("env" = String, Path, description = "Environment name")), responses((status = 204, description = "Forgotten; its database is untouched"), (status = 409, description = "An operation is in progress")))]
+#[utoipa::path(
+    delete,
+    path = "/api/environments/{env}",
+    tag = "environments",
+    params(("env" = String, Path, description = "Environment name")),
+    responses(
+        (status = 204, description = "Forgotten; its database is untouched"),
+        (status = 409, description = "An operation is in progress"),
+    ),
+)]
 pub async fn remove(
     State(state): State<AppState>,
     caller: Caller,

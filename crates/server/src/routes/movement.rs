@@ -36,7 +36,19 @@ fn failed(e: ApiError) -> Response {
 }
 
 /// `POST /databasemovement/v1/refresh/project/{project}/source/{source}/target/{target}`.
-#[utoipa::path(post, path = "/databasemovement/v1/refresh/project/{project}/source/{source}/target/{target}", tag = "erp", params(("project" = String, Path), ("source" = String, Path), ("target" = String, Path)), responses((status = 200, description = "IsSuccess, OperationActivityId, ErrorMessage, VersionEOL")))]
+#[utoipa::path(
+    post,
+    path = "/databasemovement/v1/refresh/project/{project}/source/{source}/target/{target}",
+    tag = "erp",
+    params(
+        ("project" = String, Path),
+        ("source" = String, Path),
+        ("target" = String, Path),
+    ),
+    responses(
+        (status = 200, description = "IsSuccess, OperationActivityId, ErrorMessage, VersionEOL"),
+    ),
+)]
 pub async fn refresh(
     State(state): State<AppState>,
     caller: Caller,
@@ -52,7 +64,17 @@ pub async fn refresh(
 }
 
 /// `GET /databasemovement/v1/fetchstatus/project/{project}/environment/{env}/operationactivity/{id}`.
-#[utoipa::path(get, path = "/databasemovement/v1/fetchstatus/project/{project}/environment/{env}/operationactivity/{id}", tag = "erp", params(("project" = String, Path), ("env" = String, Path), ("id" = String, Path)), responses((status = 200, description = "The envelope with OperationStatus")))]
+#[utoipa::path(
+    get,
+    path = "/databasemovement/v1/fetchstatus/project/{project}/environment/{env}/operationactivity/{id}",
+    tag = "erp",
+    params(
+        ("project" = String, Path),
+        ("env" = String, Path),
+        ("id" = String, Path),
+    ),
+    responses((status = 200, description = "The envelope with OperationStatus")),
+)]
 pub async fn fetch_status(
     State(state): State<AppState>,
     caller: Caller,

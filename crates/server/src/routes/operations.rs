@@ -31,7 +31,18 @@ pub struct RefreshRequest {
 }
 
 /// `POST /api/environments/{env}/refresh` → 202 and the operation's URL.
-#[utoipa::path(post, path = "/api/environments/{env}/refresh", tag = "operations", params(("env" = String, Path, description = "Environment name")), request_body(content_type = "application/json", description = "source, jobs, verify, no_owner"), responses((status = 202, description = "Started; Location is the operation"), (status = 400, description = "Refused (production target, bad input)"), (status = 409, description = "The target is busy")))]
+#[utoipa::path(
+    post,
+    path = "/api/environments/{env}/refresh",
+    tag = "operations",
+    params(("env" = String, Path, description = "Environment name")),
+    request_body(content_type = "application/json", description = "source, jobs, verify, no_owner"),
+    responses(
+        (status = 202, description = "Started; Location is the operation"),
+        (status = 400, description = "Refused (production target, bad input)"),
+        (status = 409, description = "The target is busy"),
+    ),
+)]
 pub async fn start(
     State(state): State<AppState>,
     caller: Caller,
@@ -116,7 +127,16 @@ pub async fn operation(
     Ok(op)
 }
 
-#[utoipa::path(get, path = "/api/operations/{id}", tag = "operations", params(("id" = String, Path, description = "Operation id")), responses((status = 200, description = "Steps, progress, ETA, downtime"), (status = 404, description = "Unknown")))]
+#[utoipa::path(
+    get,
+    path = "/api/operations/{id}",
+    tag = "operations",
+    params(("id" = String, Path, description = "Operation id")),
+    responses(
+        (status = 200, description = "Steps, progress, ETA, downtime"),
+        (status = 404, description = "Unknown"),
+    ),
+)]
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -126,7 +146,15 @@ pub async fn show(
     Ok(Json(operation_json(&op)))
 }
 
-#[utoipa::path(get, path = "/api/environments/{env}/operations", tag = "operations", params(("env" = String, Path, description = "Environment name")), responses((status = 200, description = "Operations on the environment, newest first")))]
+#[utoipa::path(
+    get,
+    path = "/api/environments/{env}/operations",
+    tag = "operations",
+    params(("env" = String, Path, description = "Environment name")),
+    responses(
+        (status = 200, description = "Operations on the environment, newest first"),
+    ),
+)]
 pub async fn history(
     State(state): State<AppState>,
     caller: Caller,
@@ -142,7 +170,16 @@ pub async fn history(
     Ok(Json(Value::Array(ops.iter().map(operation_json).collect())))
 }
 
-#[utoipa::path(post, path = "/api/operations/{id}/signoff", tag = "operations", params(("id" = String, Path, description = "Operation id")), responses((status = 200, description = "Signed off"), (status = 409, description = "Not awaiting sign-off")))]
+#[utoipa::path(
+    post,
+    path = "/api/operations/{id}/signoff",
+    tag = "operations",
+    params(("id" = String, Path, description = "Operation id")),
+    responses(
+        (status = 200, description = "Signed off"),
+        (status = 409, description = "Not awaiting sign-off"),
+    ),
+)]
 pub async fn sign_off(
     State(state): State<AppState>,
     caller: Caller,
@@ -151,7 +188,16 @@ pub async fn sign_off(
     end(state, caller, id, refresh::sign_off).await
 }
 
-#[utoipa::path(post, path = "/api/operations/{id}/rollback", tag = "operations", params(("id" = String, Path, description = "Operation id")), responses((status = 200, description = "Rolled back"), (status = 409, description = "Finished or running elsewhere")))]
+#[utoipa::path(
+    post,
+    path = "/api/operations/{id}/rollback",
+    tag = "operations",
+    params(("id" = String, Path, description = "Operation id")),
+    responses(
+        (status = 200, description = "Rolled back"),
+        (status = 409, description = "Finished or running elsewhere"),
+    ),
+)]
 pub async fn rollback(
     State(state): State<AppState>,
     caller: Caller,
@@ -176,7 +222,16 @@ async fn end(
 }
 
 /// `POST /api/operations/{id}/resume` → 202; the steps run in the background.
-#[utoipa::path(post, path = "/api/operations/{id}/resume", tag = "operations", params(("id" = String, Path, description = "Operation id")), responses((status = 202, description = "Resuming"), (status = 409, description = "Finished")))]
+#[utoipa::path(
+    post,
+    path = "/api/operations/{id}/resume",
+    tag = "operations",
+    params(("id" = String, Path, description = "Operation id")),
+    responses(
+        (status = 202, description = "Resuming"),
+        (status = 409, description = "Finished"),
+    ),
+)]
 pub async fn resume(
     State(state): State<AppState>,
     caller: Caller,
