@@ -1,12 +1,13 @@
 //! What every request handler shares: where the control plane is and the token keys.
 //!
-//! The control plane is a SQLite connection per task (rusqlite connections are not
-//! shared across threads); store and database work is blocking, so it runs on tokio's
-//! blocking pool through [`AppState::blocking`].
+//! Store and database work is blocking, so it runs on tokio's blocking pool through
+//! [`AppState::blocking`]; each of its threads keeps one control-plane connection
+//! (rusqlite connections are not shared between threads).
 
 use crate::error::{ApiError, ApiResult};
 use dataalm_store::Store;
 use jsonwebtoken::{DecodingKey, EncodingKey};
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,10 +62,26 @@ impl AppState {
         F: FnOnce(&Store) -> ApiResult<T> + Send + 'static,
     {
         let home = self.inner.home.clone();
-        tokio::task::spawn_blocking(move || {
-            let store = Store::open(&home).map_err(ApiError::from)?;
-            work(&store)
-        })
-        .await?
+        tokio::task::spawn_blocking(move || with_store(&home, work)).await?
     }
+}
+
+thread_local! {
+    /// Each blocking thread keeps its control-plane connection between requests.
+    static STORE: RefCell<Option<(PathBuf, Store)>> = const { RefCell::new(None) };
+}
+
+/// Runs `work` with this thread's connection to the control plane under `home`,
+/// opening it the first time.
+fn with_store<T>(home: &Path, work: impl FnOnce(&Store) -> ApiResult<T>) -> ApiResult<T> {
+    STORE.with(|cell| {
+        let mut cached = cell.borrow_mut();
+        if cached.as_ref().is_none_or(|(path, _)| path != home) {
+            *cached = Some((home.to_owned(), Store::open(home)?));
+        }
+        match cached.as_ref() {
+            Some((_, store)) => work(store),
+            None => Err(ApiError::internal("the control plane connection was lost")),
+        }
+    })
 }
