@@ -22,28 +22,31 @@ pub struct Timed {
 
 /// Runs `program args`, timing it from spawn to exit; fails if it fails.
 pub fn run_timed(program: &OsStr, args: &[&OsStr]) -> Result<Timed> {
+    let mut command = Command::new(program);
+    command.args(args);
+    run_command(command, &program.to_string_lossy()).map(|(timed, _)| timed)
+}
+
+/// Runs `command`, timed from spawn to exit, with its peak memory from GNU `time` when
+/// installed (the largest resident set among the process and the children it waited
+/// for). Fails with the end of its error output if it fails; else returns what it
+/// wrote to stderr too.
+pub fn run_command(command: Command, what: &str) -> Result<(Timed, String)> {
     let memory_file = tempfile::NamedTempFile::new().context("create a temporary file")?;
     let wrapped = Path::new(GNU_TIME).is_file();
     let mut command = if wrapped {
-        let mut c = Command::new(GNU_TIME);
-        c.arg("-f").arg("%M").arg("-o").arg(memory_file.path());
-        c.arg(program);
-        c
+        wrap_in_time(&command, memory_file.path())
     } else {
-        Command::new(program)
+        command
     };
-    command.args(args);
     let started = Instant::now();
-    let output = command
-        .output()
-        .with_context(|| format!("run {}", program.to_string_lossy()))?;
+    let output = command.output().with_context(|| format!("run {what}"))?;
     let seconds = started.elapsed().as_secs_f64();
     if !output.status.success() {
         bail!(
-            "{} failed ({}): {}",
-            program.to_string_lossy(),
+            "{what} failed ({}): {}",
             output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
+            tail(&String::from_utf8_lossy(&output.stderr), 12)
         );
     }
     let peak_rss_kib = if wrapped {
@@ -53,11 +56,37 @@ pub fn run_timed(program: &OsStr, args: &[&OsStr]) -> Result<Timed> {
     } else {
         None
     };
-    Ok(Timed {
+    let timed = Timed {
         seconds,
         peak_rss_kib,
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-    })
+    };
+    Ok((timed, String::from_utf8_lossy(&output.stderr).into_owned()))
+}
+/// The same command under `/usr/bin/time -f %M -o FILE`, environment included.
+fn wrap_in_time(command: &Command, memory_file: &Path) -> Command {
+    let mut wrapped = Command::new(GNU_TIME);
+    wrapped
+        .args(["-f", "%M", "-o"])
+        .arg(memory_file)
+        .arg(command.get_program())
+        .args(command.get_args());
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(value) => wrapped.env(key, value),
+            None => wrapped.env_remove(key),
+        };
+    }
+    if let Some(dir) = command.get_current_dir() {
+        wrapped.current_dir(dir);
+    }
+    wrapped
+}
+
+/// The last `lines` lines of `text`.
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.trim().lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 /// Asks the kernel to drop the file's pages from the page cache (GNU `dd`'s

@@ -31,7 +31,7 @@
 //! pgcopydb's `PGCOPYDB_*_PGURI`), never their command line; printed URLs are redacted.
 
 use crate::measure::{self, Timed};
-use crate::reader::Seen;
+use crate::reader::{Sample, Seen};
 use crate::sqlite::CopyOnce;
 use anyhow::{Context, Result, bail};
 use dataalm_core::progress::Silent;
@@ -57,7 +57,6 @@ const STAGING_URL_ENV: &str = "DATAALM_BENCH_STAGING_URL";
 /// How dataalm's rows are labelled.
 const DATAALM: &str = "dataalm copy";
 
-const GNU_TIME: &str = "/usr/bin/time";
 const SHARED_BUFFERS: &str = "512MB";
 
 /// How often the cutover client connects.
@@ -410,71 +409,9 @@ fn differences(source: &Content, copy: &Content) -> Vec<String> {
 // ---------------------------------------------------------------------------------------
 // Running and timing child processes
 
-/// Runs `command`, timed from spawn to exit, with its peak memory from GNU `time` when
-/// installed (the largest resident set among the process and the children it waited
-/// for). Fails with the end of its error output if it fails.
+/// Runs `command` timed, with its peak memory ([`measure::run_command`]).
 fn run_timed(command: Command, what: &str) -> Result<Timed> {
-    run_timed_with_stderr(command, what).map(|(timed, _)| timed)
-}
-
-/// [`run_timed`], also returning what the command wrote to stderr.
-fn run_timed_with_stderr(command: Command, what: &str) -> Result<(Timed, String)> {
-    let memory_file = tempfile::NamedTempFile::new().context("create a temporary file")?;
-    let wrapped = Path::new(GNU_TIME).is_file();
-    let mut command = if wrapped {
-        wrap_in_time(&command, memory_file.path())
-    } else {
-        command
-    };
-    let started = Instant::now();
-    let output = command.output().with_context(|| format!("run {what}"))?;
-    let seconds = started.elapsed().as_secs_f64();
-    if !output.status.success() {
-        bail!(
-            "{what} failed ({}): {}",
-            output.status,
-            tail(&String::from_utf8_lossy(&output.stderr), 12)
-        );
-    }
-    let peak_rss_kib = if wrapped {
-        std::fs::read_to_string(memory_file.path())
-            .ok()
-            .and_then(|text| text.lines().last().and_then(|l| l.trim().parse().ok()))
-    } else {
-        None
-    };
-    let timed = Timed {
-        seconds,
-        peak_rss_kib,
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-    };
-    Ok((timed, String::from_utf8_lossy(&output.stderr).into_owned()))
-}
-
-/// The same command under `/usr/bin/time -f %M -o FILE`, environment included.
-fn wrap_in_time(command: &Command, memory_file: &Path) -> Command {
-    let mut wrapped = Command::new(GNU_TIME);
-    wrapped
-        .args(["-f", "%M", "-o"])
-        .arg(memory_file)
-        .arg(command.get_program())
-        .args(command.get_args());
-    for (key, value) in command.get_envs() {
-        match value {
-            Some(value) => wrapped.env(key, value),
-            None => wrapped.env_remove(key),
-        };
-    }
-    if let Some(dir) = command.get_current_dir() {
-        wrapped.current_dir(dir);
-    }
-    wrapped
-}
-
-/// The last `lines` lines of `text`.
-fn tail(text: &str, lines: usize) -> String {
-    let all: Vec<&str> = text.trim().lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
+    measure::run_command(command, what).map(|(timed, _)| timed)
 }
 
 /// `PATH` with the server's binaries first, so pgcopydb runs the matching pg_dump.
@@ -599,7 +536,7 @@ impl Bench {
             .env(SOURCE_URL_ENV, self.source.url(&self.source_db))
             .env(STAGING_URL_ENV, self.target.url(db))
             .env("DATAALM_PG_BIN", self.source.cluster.bin_dir());
-        let (timed, log) = run_timed_with_stderr(command, DATAALM)?;
+        let (timed, log) = measure::run_command(command, DATAALM)?;
         let once: CopyOnce =
             serde_json::from_str(timed.stdout.trim()).context("read pg-copy-once's report")?;
         Ok(Copied {
@@ -764,22 +701,22 @@ impl Probe {
     /// databases before and after.
     fn finish(self, old: i64, new: i64) -> Seen {
         self.stop.store(true, Ordering::Relaxed);
-        let samples = self.handle.join().unwrap_or_default();
-        let ok: Vec<&ProbeSample> = samples.iter().filter(|s| s.error.is_none()).collect();
-        let mut gaps: Vec<f64> = ok
-            .windows(2)
-            .map(|w| (w[1].done - w[0].done).as_secs_f64() * 1000.0)
+        let samples: Vec<Sample> = self
+            .handle
+            .join()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| Sample {
+                done: s.done,
+                new: s.answered_by.and_then(|oid| {
+                    (oid == new)
+                        .then_some(true)
+                        .or((oid == old).then_some(false))
+                }),
+                error: s.error,
+            })
             .collect();
-        gaps.sort_by(f64::total_cmp);
-        Seen {
-            queries: samples.len() as u64,
-            failures: (samples.len() - ok.len()) as u64,
-            first_failure: samples.iter().find_map(|s| s.error.clone()),
-            answers_from_old: ok.iter().filter(|s| s.answered_by == Some(old)).count() as u64,
-            answers_from_new: ok.iter().filter(|s| s.answered_by == Some(new)).count() as u64,
-            longest_gap_ms: gaps.last().copied().unwrap_or(0.0),
-            median_gap_ms: gaps.get(gaps.len() / 2).copied().unwrap_or(0.0),
-        }
+        Seen::of(&samples)
     }
 }
 

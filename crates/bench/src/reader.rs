@@ -22,11 +22,12 @@ const INTERVAL: Duration = Duration::from_millis(2);
 /// How long a query may wait for a lock, as an application's busy timeout would.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-struct Sample {
-    done: Instant,
+/// One query of a client watching a cutover.
+pub struct Sample {
+    pub done: Instant,
     /// `Some(true)` answered by the new database, `Some(false)` by the old one.
-    new: Option<bool>,
-    error: Option<String>,
+    pub new: Option<bool>,
+    pub error: Option<String>,
 }
 
 pub struct Probe {
@@ -46,6 +47,27 @@ pub struct Seen {
     pub longest_gap_ms: f64,
     /// The usual time between two answers, for comparison.
     pub median_gap_ms: f64,
+}
+
+impl Seen {
+    /// Sums up a client's queries, in the order it made them.
+    pub fn of(samples: &[Sample]) -> Seen {
+        let ok: Vec<&Sample> = samples.iter().filter(|s| s.error.is_none()).collect();
+        let mut gaps: Vec<f64> = ok
+            .windows(2)
+            .map(|w| (w[1].done - w[0].done).as_secs_f64() * 1000.0)
+            .collect();
+        gaps.sort_by(f64::total_cmp);
+        Seen {
+            queries: samples.len() as u64,
+            failures: (samples.len() - ok.len()) as u64,
+            first_failure: samples.iter().find_map(|s| s.error.clone()),
+            answers_from_old: ok.iter().filter(|s| s.new == Some(false)).count() as u64,
+            answers_from_new: ok.iter().filter(|s| s.new == Some(true)).count() as u64,
+            longest_gap_ms: gaps.last().copied().unwrap_or(0.0),
+            median_gap_ms: gaps.get(gaps.len() / 2).copied().unwrap_or(0.0),
+        }
+    }
 }
 
 /// Starts polling `target` with `SELECT count(*) FROM table`.
@@ -87,21 +109,6 @@ impl Probe {
     /// Stops the reader and sums up what it saw.
     pub fn finish(self) -> Seen {
         self.stop.store(true, Ordering::Relaxed);
-        let samples = self.handle.join().unwrap_or_default();
-        let ok: Vec<&Sample> = samples.iter().filter(|s| s.error.is_none()).collect();
-        let mut gaps: Vec<f64> = ok
-            .windows(2)
-            .map(|w| (w[1].done - w[0].done).as_secs_f64() * 1000.0)
-            .collect();
-        gaps.sort_by(f64::total_cmp);
-        Seen {
-            queries: samples.len() as u64,
-            failures: (samples.len() - ok.len()) as u64,
-            first_failure: samples.iter().find_map(|s| s.error.clone()),
-            answers_from_old: ok.iter().filter(|s| s.new == Some(false)).count() as u64,
-            answers_from_new: ok.iter().filter(|s| s.new == Some(true)).count() as u64,
-            longest_gap_ms: gaps.last().copied().unwrap_or(0.0),
-            median_gap_ms: gaps.get(gaps.len() / 2).copied().unwrap_or(0.0),
-        }
+        Seen::of(&self.handle.join().unwrap_or_default())
     }
 }
