@@ -184,9 +184,13 @@ pub fn interrupted(store: &Store) -> Result<Vec<Operation>> {
     Ok(store
         .operations(None)?
         .into_iter()
-        .filter(|op| op.state == OpState::Running)
-        .filter(|op| op.pid.is_none_or(|pid| !process_alive(pid)))
+        .filter(is_interrupted)
         .collect())
+}
+
+/// Whether a crash stopped the operation: recorded as running, its process gone.
+pub fn is_interrupted(op: &Operation) -> bool {
+    op.state == OpState::Running && op.pid.is_none_or(|pid| !process_alive(pid))
 }
 
 /// Whether a process with this id exists on this machine.
@@ -196,12 +200,10 @@ pub fn process_alive(pid: u32) -> bool {
 
 /// The state to show: a `running` operation whose process is gone was interrupted.
 pub fn display_state(op: &Operation) -> String {
-    match (op.state, op.pid) {
-        (OpState::Running, Some(pid)) if !process_alive(pid) => {
-            "interrupted (resume or roll back)".to_owned()
-        }
-        (state, _) => state.to_string(),
+    if is_interrupted(op) {
+        return "interrupted (resume or roll back)".to_owned();
     }
+    op.state.to_string()
 }
 
 pub(crate) fn audit(ctx: &Context, action: &str, op: &Operation, result: &str) {

@@ -105,9 +105,7 @@ pub async fn fetch_status(
 /// dataalm's states in the ERP's words.
 pub fn erp_status(op: &Operation) -> &'static str {
     match op.state {
-        OpState::Running if dataalm_ops::refresh::display_state(op).starts_with("interrupted") => {
-            "Failed"
-        }
+        OpState::Running if dataalm_ops::refresh::is_interrupted(op) => "Failed",
         OpState::Running
             if op
                 .steps
