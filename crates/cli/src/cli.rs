@@ -8,12 +8,19 @@ use std::path::PathBuf;
     name = "dataalm",
     version,
     about = "Refresh sandbox environments (UAT, training, test) from production: copy, neutralize, keep each environment's own settings, let the right users in — one safe, resumable, audited operation.",
-    after_help = "Start with `dataalm demo`, which builds a production and a UAT sample and refreshes one from the other.\nEvery command takes --home (or $DATAALM_HOME): where the control plane lives (default ./.dataalm)."
+    after_help = "Start with `dataalm demo`, which builds a production and a UAT sample and refreshes one from the other.\nEvery command takes --home (or $DATAALM_HOME): where the control plane lives (default ./.dataalm), and --store to keep it in PostgreSQL instead."
 )]
 pub struct Cli {
     /// Directory of the control plane (environments, plans, journal, audit log).
     #[arg(long, global = true, env = "DATAALM_HOME", default_value = ".dataalm")]
     pub home: PathBuf,
+
+    /// Keep the control plane elsewhere than <home>/control.db: a SQLite file, or a
+    /// PostgreSQL database (postgres://user@host/db, tables in schema `dataalm`) that
+    /// several servers can share. Passwords as for environments: URL, $PGPASSWORD or
+    /// ~/.pgpass.
+    #[arg(long, global = true, env = "DATAALM_STORE", value_name = "PATH|URL")]
+    pub store: Option<String>,
 
     /// More log output on stderr (-v info, -vv debug). $DATAALM_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -334,6 +341,9 @@ pub struct AuditArgs {
 }
 
 #[derive(Args)]
+#[command(
+    after_help = "Operations run in the background; their journal is the truth. Servers sharing a PostgreSQL control plane (--store postgres://...) each run the operations they start, holding a lease they renew; when a server dies, another takes its operations over once the lease lapses: 30 s, or $DATAALM_LEASE_SECS (the same for every server)."
+)]
 pub struct ServeArgs {
     /// Address and port to listen on (port 0 picks a free one and prints it).
     #[arg(long, default_value = "127.0.0.1:8080")]

@@ -7,7 +7,6 @@
 //! normal dataalm home: `dataalm --home DIR status` works on it.
 
 use crate::cli::DemoArgs;
-use crate::cmd::open_store;
 use crate::output;
 use crate::progress::Display;
 use anyhow::{Context as _, Result, bail};
@@ -82,7 +81,8 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         &display,
     )?;
 
-    let store = open_store(&dir)?;
+    let store = dataalm_store::Store::open(&dir)
+        .with_context(|| format!("control plane in {}", dir.display()))?;
     let actor = Actor(format!("demo:{}", Actor::local().0));
     for (name, kind, sample) in [
         ("prod", EnvKind::Production, &production),

@@ -1,5 +1,7 @@
 //! `dataalm serve` as a process: the journal is the truth, so a server killed in the
-//! middle of a refresh finishes it when it starts again.
+//! middle of a refresh finishes it when it starts again; and of two servers sharing a
+//! PostgreSQL control plane, one runs each operation and the other takes it over when
+//! the first dies or hangs.
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
@@ -7,21 +9,54 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn dataalm(home: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dataalm"));
-    cmd.env("DATAALM_HOME", home)
-        .env_remove("DATAALM_FAILPOINT");
-    cmd
+/// Where one test's commands keep their control plane: `control.db` in `home`, or the
+/// PostgreSQL database `store`.
+struct Plane {
+    home: PathBuf,
+    store: Option<String>,
 }
 
-fn ok(home: &Path, args: &[&str]) -> String {
-    let out = dataalm(home).args(args).output().expect("run dataalm");
-    assert!(
-        out.status.success(),
-        "dataalm {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+/// The lease time of servers sharing a PostgreSQL control plane in these tests.
+const LEASE_SECS: u64 = 2;
+
+impl Plane {
+    fn in_home(home: PathBuf) -> Plane {
+        Plane { home, store: None }
+    }
+
+    fn dataalm(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dataalm"));
+        cmd.env("DATAALM_HOME", &self.home)
+            .env_remove("DATAALM_FAILPOINT")
+            .env_remove("DATAALM_STORE");
+        if let Some(store) = &self.store {
+            cmd.env("DATAALM_STORE", store)
+                .env("DATAALM_LEASE_SECS", LEASE_SECS.to_string());
+        }
+        cmd
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.dataalm().args(args).output().expect("run dataalm");
+        assert!(
+            out.status.success(),
+            "dataalm {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Registers an operator app; returns its client id and secret.
+    fn register(&self, name: &str) -> (String, String) {
+        let out = self.ok(&["app", "register", name, "--role", "operator", "--json"]);
+        let creds: Value = serde_json::from_str(&out).expect("registration JSON");
+        let field = |key: &str| creds[key].as_str().expect(key).to_owned();
+        (field("client_id"), field("client_secret"))
+    }
+
+    fn operation(&self, op: &str) -> Value {
+        serde_json::from_str(&self.ok(&["status", op, "--json"])).expect("status JSON")
+    }
 }
 
 /// A server process and the address it listens on.
@@ -31,11 +66,16 @@ struct Server {
 }
 
 impl Server {
-    fn start(home: &Path, failpoint: Option<&str>) -> Server {
-        let mut cmd = dataalm(home);
+    fn start(plane: &Plane, failpoint: Option<&str>) -> Server {
+        Server::start_logging(plane, failpoint, Stdio::null())
+    }
+
+    /// Starts a server whose log (stderr) goes to `log`.
+    fn start_logging(plane: &Plane, failpoint: Option<&str>, log: impl Into<Stdio>) -> Server {
+        let mut cmd = plane.dataalm();
         cmd.args(["serve", "--listen", "127.0.0.1:0"])
             .stdout(Stdio::piped())
-            .stderr(Stdio::null());
+            .stderr(log);
         if let Some(failpoint) = failpoint {
             cmd.env("DATAALM_FAILPOINT", failpoint);
         }
@@ -94,49 +134,41 @@ fn get(base: &str, token: &str, path: &str) -> Value {
         .expect("JSON")
 }
 
-fn home_with_samples(dir: &Path) -> PathBuf {
-    let home = dir.join("home");
+/// Production and UAT samples in `dir`, registered in a control plane in `dir/home`, or
+/// in `store` when given.
+fn plane_with_samples(dir: &Path, store: Option<String>) -> Plane {
+    let plane = Plane {
+        home: dir.join("home"),
+        store,
+    };
     for (name, role, size, seed) in [
         ("prod", "production", "3MB", "1"),
         ("uat", "uat", "2MB", "2"),
     ] {
         let db = dir.join(format!("{name}.db"));
         let db = db.to_str().expect("path");
-        ok(
-            &home,
-            &[
-                "sample", "create", "--sqlite", db, "--role", role, "--size", size, "--seed", seed,
-            ],
-        );
+        plane.ok(&[
+            "sample", "create", "--sqlite", db, "--role", role, "--size", size, "--seed", seed,
+        ]);
         let kind = if name == "prod" {
             "production"
         } else {
             "sandbox"
         };
-        ok(&home, &["env", "add", name, "--kind", kind, "--sqlite", db]);
+        plane.ok(&["env", "add", name, "--kind", kind, "--sqlite", db]);
     }
-    home
+    plane
 }
 
 #[test]
 fn a_server_killed_during_a_refresh_finishes_it_when_started_again() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let home = home_with_samples(dir.path());
-    let creds: Value = serde_json::from_str(&ok(
-        &home,
-        &[
-            "app", "register", "pipeline", "--role", "operator", "--json",
-        ],
-    ))
-    .expect("registration JSON");
-    let (id, secret) = (
-        creds["client_id"].as_str().expect("id"),
-        creds["client_secret"].as_str().expect("secret"),
-    );
+    let plane = plane_with_samples(dir.path(), None);
+    let (id, secret) = plane.register("pipeline");
 
     // The first server dies (abort, as kill -9 would) just before Neutralize.
-    let mut first = Server::start(&home, Some("Neutralize:before"));
-    let bearer = token(&first.base, id, secret);
+    let mut first = Server::start(&plane, Some("Neutralize:before"));
+    let bearer = token(&first.base, &id, &secret);
     let answer = reqwest::blocking::Client::new()
         .post(format!("{}/api/environments/uat/refresh", first.base))
         .bearer_auth(&bearer)
@@ -152,13 +184,12 @@ fn a_server_killed_during_a_refresh_finishes_it_when_started_again() {
         first.wait_for_exit(Duration::from_secs(60)),
         "the failpoint did not stop the server"
     );
-    let status = ok(&home, &["status", &op, "--json"]);
-    let status: Value = serde_json::from_str(&status).expect("status JSON");
+    let status = plane.operation(&op);
     let shown = status["display_state"].as_str().unwrap_or_default();
     assert!(shown.starts_with("interrupted"), "{status}");
 
     // The second server resumes it on start; the token is still good (same key).
-    let second = Server::start(&home, None);
+    let second = Server::start(&plane, None);
     let started = Instant::now();
     let op_now = loop {
         let op_now = get(&second.base, &bearer, &format!("/api/operations/{op}"));
@@ -170,7 +201,7 @@ fn a_server_killed_during_a_refresh_finishes_it_when_started_again() {
     assert_eq!(op_now["state"], "awaiting_signoff", "{op_now}");
     let steps = op_now["steps"].as_array().expect("steps");
     assert!(steps.iter().all(|s| s["status"] == "done"), "{op_now}");
-    let audit = ok(&home, &["audit", "--json"]);
+    let audit = plane.ok(&["audit", "--json"]);
     assert!(audit.contains("refresh resumed"), "{audit}");
     assert!(audit.contains("app:pipeline"), "{audit}");
 }
@@ -178,7 +209,7 @@ fn a_server_killed_during_a_refresh_finishes_it_when_started_again() {
 #[test]
 fn the_openapi_document_describes_the_routes() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = Server::start(&dir.path().join("home"), None);
+    let server = Server::start(&Plane::in_home(dir.path().join("home")), None);
     let document: Value = reqwest::blocking::get(format!("{}/api/openapi.json", server.base))
         .expect("request")
         .json()
@@ -201,20 +232,17 @@ fn the_openapi_document_describes_the_routes() {
 #[test]
 fn registrations_are_listed_and_revoked_from_the_cli() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let home = home_with_samples(dir.path());
-    let creds: Value = serde_json::from_str(&ok(
-        &home,
-        &[
-            "app", "register", "nightly", "--role", "reader", "--env", "uat", "--json",
-        ],
-    ))
+    let plane = plane_with_samples(dir.path(), None);
+    let creds: Value = serde_json::from_str(&plane.ok(&[
+        "app", "register", "nightly", "--role", "reader", "--env", "uat", "--json",
+    ]))
     .expect("registration JSON");
     let (id, secret) = (
         creds["client_id"].as_str().expect("id"),
         creds["client_secret"].as_str().expect("secret"),
     );
     let listed: Value =
-        serde_json::from_str(&ok(&home, &["app", "list", "--json"])).expect("list JSON");
+        serde_json::from_str(&plane.ok(&["app", "list", "--json"])).expect("list JSON");
     assert_eq!(listed[0]["name"], "nightly");
     assert_eq!(listed[0]["role"], "reader");
     assert_eq!(listed[0]["environments"], serde_json::json!(["uat"]));
@@ -225,7 +253,8 @@ fn registrations_are_listed_and_revoked_from_the_cli() {
     );
 
     // An unknown environment is refused and nothing is registered.
-    let out = dataalm(&home)
+    let out = plane
+        .dataalm()
         .args([
             "app", "register", "bad", "--role", "reader", "--env", "nowhere",
         ])
@@ -234,12 +263,12 @@ fn registrations_are_listed_and_revoked_from_the_cli() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("nowhere"));
 
-    let server = Server::start(&home, None);
+    let server = Server::start(&plane, None);
     let bearer = token(&server.base, id, secret);
     let envs = get(&server.base, &bearer, "/api/environments");
     assert_eq!(envs.as_array().map(Vec::len), Some(1), "{envs}");
 
-    ok(&home, &["app", "revoke", "nightly"]);
+    plane.ok(&["app", "revoke", "nightly"]);
     let refused = reqwest::blocking::Client::new()
         .get(format!("{}/api/environments", server.base))
         .bearer_auth(&bearer)
@@ -251,12 +280,209 @@ fn registrations_are_listed_and_revoked_from_the_cli() {
         "a revoked registration's token stops working"
     );
     let listed: Value =
-        serde_json::from_str(&ok(&home, &["app", "list", "--json"])).expect("list JSON");
+        serde_json::from_str(&plane.ok(&["app", "list", "--json"])).expect("list JSON");
     assert_eq!(listed.as_array().map(Vec::len), Some(1));
     assert!(listed[0]["revoked_at"].is_string());
-    let audit = ok(&home, &["audit"]);
+    let audit = plane.ok(&["audit"]);
     assert!(
         audit.contains("app register") && audit.contains("app revoke"),
         "{audit}"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Two servers on one PostgreSQL control plane
+// ---------------------------------------------------------------------------------------
+
+/// A new control plane database on this binary's throw-away cluster.
+fn postgres_store() -> String {
+    let pg = dataalm_pgtest::Cluster::shared("control");
+    let db = pg.create_database("control").expect("create database");
+    pg.url(&db)
+}
+
+/// A server whose log is kept in a file, to read what it said.
+struct Logged {
+    server: Server,
+    log: PathBuf,
+}
+
+impl Logged {
+    fn start(plane: &Plane, dir: &Path, name: &str, failpoint: Option<&str>) -> Logged {
+        let log = dir.join(format!("{name}.log"));
+        let file = std::fs::File::create(&log).expect("log file");
+        Logged {
+            server: Server::start_logging(plane, failpoint, file),
+            log,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.server.child.id()
+    }
+
+    fn said(&self, text: &str) -> bool {
+        std::fs::read_to_string(&self.log).is_ok_and(|log| log.contains(text))
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {signal}");
+    }
+}
+
+/// Polls `check` every 100 ms for up to `limit`; whether it came true.
+fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    check()
+}
+
+/// Starts a refresh of `uat` through `server`; returns the operation id.
+fn start_refresh(server: &Server, bearer: &str) -> String {
+    let answer = reqwest::blocking::Client::new()
+        .post(format!("{}/api/environments/uat/refresh", server.base))
+        .bearer_auth(bearer)
+        .json(&serde_json::json!({"source": "prod"}))
+        .send()
+        .expect("refresh request");
+    assert_eq!(answer.status(), 202);
+    answer.json::<Value>().expect("JSON")["operation"]
+        .as_str()
+        .expect("operation id")
+        .to_owned()
+}
+
+fn runner_pid(op: &Value) -> Option<u32> {
+    op["lease"]["runner"]
+        .as_str()
+        .and_then(|r| r.rsplit(':').next())
+        .and_then(|pid| pid.parse().ok())
+}
+
+/// Server A starts a refresh and hangs in it (a pause failpoint, then SIGSTOP). While A's
+/// lease is renewed, B leaves the operation alone; once it lapses, B takes it over and
+/// finishes it. When A wakes up, its next journal write is refused and it stops, so the
+/// journal stays B's.
+#[test]
+fn of_two_servers_one_runs_a_refresh_and_the_other_takes_it_over_when_it_hangs() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let plane = plane_with_samples(dir.path(), Some(postgres_store()));
+    let (id, secret) = plane.register("pipeline");
+    let a = Logged::start(&plane, dir.path(), "a", Some("Neutralize:before:pause"));
+    let b = Logged::start(&plane, dir.path(), "b", None);
+    let bearer = token(&a.server.base, &id, &secret);
+    let op = start_refresh(&a.server, &bearer);
+
+    assert!(
+        eventually(Duration::from_secs(60), || a
+            .said("Neutralize:before reached, pausing")),
+        "A never reached the failpoint: {}",
+        a.log()
+    );
+    // A is paused but alive and renewing: for longer than a lease, nobody takes over.
+    let watch = Instant::now();
+    while watch.elapsed() < Duration::from_secs(LEASE_SECS * 3 / 2) {
+        let now = plane.operation(&op);
+        assert_eq!(now["state"], "running", "{now}");
+        assert_eq!(runner_pid(&now), Some(a.pid()), "{now}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(!b.said("taking over"), "{}", b.log());
+
+    // A hangs for good (as far as anyone can tell): B takes over once the lease lapses.
+    a.signal("-STOP");
+    let stopped = Instant::now();
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            plane.operation(&op)["state"] == "awaiting_signoff"
+        }),
+        "B did not finish the refresh: {}",
+        b.log()
+    );
+    let taken_after = stopped.elapsed();
+    assert!(
+        taken_after >= Duration::from_secs(LEASE_SECS) - Duration::from_millis(700),
+        "taken over after {taken_after:?}, before A's lease could lapse"
+    );
+    let finished = plane.operation(&op);
+    let steps = finished["steps"].as_array().expect("steps");
+    assert!(steps.iter().all(|s| s["status"] == "done"), "{finished}");
+    let audit: Value = serde_json::from_str(&plane.ok(&["audit", "--json"])).expect("audit JSON");
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname");
+    let b_actor = format!("server {}:{}", host.trim(), b.pid());
+    let resumed = audit
+        .as_array()
+        .expect("entries")
+        .iter()
+        .any(|e| e["action"] == "refresh resumed" && e["actor"] == b_actor.as_str());
+    assert!(resumed, "no resume by {b_actor}: {audit}");
+
+    // A wakes up, finishes its pause and tries to go on: refused, it stops.
+    a.signal("-CONT");
+    assert!(
+        eventually(Duration::from_secs(30), || a
+            .said("no longer holds its lease")),
+        "A did not notice it lost the operation: {}",
+        a.log()
+    );
+    let after = plane.operation(&op);
+    assert_eq!(after["state"], "awaiting_signoff", "{after}");
+    assert_eq!(
+        after["steps"], finished["steps"],
+        "A wrote over B's journal"
+    );
+    // Both servers still answer, and either may sign off.
+    let signed = reqwest::blocking::Client::new()
+        .post(format!("{}/api/operations/{op}/signoff", a.server.base))
+        .bearer_auth(&bearer)
+        .send()
+        .expect("sign-off request");
+    assert_eq!(signed.status(), 200, "{}", a.log());
+    assert_eq!(plane.operation(&op)["state"], "signed_off");
+}
+
+/// Server A dies in the middle of a refresh (abort, as kill -9): B, on the same machine,
+/// sees A's process is gone and takes the refresh over without waiting out the lease.
+#[test]
+fn of_two_servers_the_survivor_finishes_a_refresh_the_other_crashed_in() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let plane = plane_with_samples(dir.path(), Some(postgres_store()));
+    let (id, secret) = plane.register("pipeline");
+    let mut a = Logged::start(&plane, dir.path(), "a", Some("CopyToStaging:after"));
+    let b = Logged::start(&plane, dir.path(), "b", None);
+    let bearer = token(&a.server.base, &id, &secret);
+    let op = start_refresh(&a.server, &bearer);
+    assert!(
+        a.server.wait_for_exit(Duration::from_secs(60)),
+        "the failpoint did not stop A"
+    );
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            plane.operation(&op)["state"] == "awaiting_signoff"
+        }),
+        "B did not finish the refresh: {}",
+        b.log()
+    );
+    let finished = plane.operation(&op);
+    assert!(
+        finished["lease"].is_null(),
+        "released at sign-off: {finished}"
+    );
+    let steps = finished["steps"].as_array().expect("steps");
+    assert!(steps.iter().all(|s| s["status"] == "done"), "{finished}");
+    // The crash came after the copy was journaled: B went on from Neutralize.
+    assert!(!b.said("failpoint"), "{}", b.log());
 }

@@ -272,8 +272,10 @@ pub struct Operation {
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
     pub error: Option<String>,
-    /// The process running the operation, while it runs.
-    pub pid: Option<u32>,
+    /// Who is running the operation and for how much longer, while someone is. Read
+    /// from the control plane's lease columns, not from the journal body.
+    #[serde(default, skip_deserializing)]
+    pub lease: Option<Lease>,
     pub steps: Vec<StepRecord>,
     pub data: OpData,
 }
@@ -290,7 +292,7 @@ impl Operation {
             created_at: now,
             updated_at: now,
             error: None,
-            pid: None,
+            lease: None,
             steps: Step::ALL.into_iter().map(StepRecord::pending).collect(),
             data: OpData::default(),
         }
@@ -317,6 +319,17 @@ impl Operation {
         self.step(Step::Cutover)
             .is_some_and(|s| s.status == StepStatus::Done)
     }
+}
+
+/// The claim of one process on an operation: it alone runs the operation's steps while
+/// it keeps renewing the lease (see `dataalm-store`'s `lease` module).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    /// `host:pid` of the process holding it.
+    pub runner: String,
+    /// Milliseconds until it lapses by the control plane's clock; zero or less when it
+    /// has lapsed and anyone may take the operation over.
+    pub expires_in_ms: i64,
 }
 
 /// Operation ids sort by time and are short enough to type: `op-20261125-221503-3f9a`.

@@ -36,6 +36,10 @@ pub enum Error {
     /// A statement failed. `context` says what dataalm was doing.
     #[error("{context}: {message}")]
     Sql { context: String, message: String },
+    /// A statement broke a unique index or primary key: the row (or the claim it
+    /// stands for) already exists.
+    #[error("{context}: {message}")]
+    Duplicate { context: String, message: String },
     #[error("{context}: {source}")]
     Io {
         context: String,

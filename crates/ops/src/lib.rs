@@ -49,9 +49,13 @@ pub enum Error {
     #[error("operation {op} is already finished ({state})")]
     Finished { op: String, state: String },
     #[error(
-        "operation {op} is still running in process {pid}; wait for it or stop that process first"
+        "operation {op} is being worked on by {runner} (host:pid); wait for it, or stop that process: its lease then lapses within {lease_secs} s"
     )]
-    StillRunning { op: String, pid: u32 },
+    StillRunning {
+        op: String,
+        runner: String,
+        lease_secs: u64,
+    },
     #[error(
         "environment `{env}` is being refreshed by operation {op}; try again when it awaits sign-off"
     )]

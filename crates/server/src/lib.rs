@@ -18,10 +18,11 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::header;
 use axum::routing::get;
+use dataalm_core::Location;
+use error::ApiError;
 use routes::{application, audit, broadcast, environments, movement, operations};
 pub use state::AppState;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use utoipa::OpenApi as _;
@@ -111,30 +112,45 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The journal is the truth: refreshes a crash stopped (this server killed, say) are
-/// resumed in the background as the server starts.
-fn resume_interrupted(state: &AppState) -> Result<(), ServeError> {
-    let store = dataalm_store::Store::open(state.home())?;
-    let interrupted = dataalm_ops::refresh::interrupted(&store).map_err(ServeError::Resume)?;
-    for op in interrupted {
-        tracing::info!(
-            "resuming operation {}, interrupted at {:?}",
-            op.id,
-            op.next_step()
-        );
-        let actor = dataalm_ops::Actor("server".into());
-        let id = op.id;
-        routes::operations::run_in_background(state, actor, move |ctx| {
-            dataalm_ops::refresh::resume(ctx, &id)
-        });
+/// The journal is the truth: operations that nobody runs any more are taken over and
+/// resumed in the background. A crash of this server leaves them (found at start); so
+/// does a server sharing the control plane that dies or stops renewing its lease (found
+/// by looking again every third of the lease time). The claim in `resume` makes sure
+/// only one server takes each.
+async fn take_over_interrupted(state: AppState) {
+    let mut every = tokio::time::interval(dataalm_store::lease::ttl() / 3);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let found = state
+            .blocking(|store| dataalm_ops::refresh::interrupted(store).map_err(ApiError::from))
+            .await;
+        let interrupted = match found {
+            Ok(ops) => ops,
+            Err(error) => {
+                tracing::warn!("cannot look for interrupted operations: {}", error.message);
+                continue;
+            }
+        };
+        for op in interrupted {
+            tracing::info!(
+                "taking over operation {}, interrupted at {:?}",
+                op.id,
+                op.next_step()
+            );
+            let actor = dataalm_ops::Actor(format!("server {}", dataalm_store::lease::runner()));
+            let id = op.id;
+            routes::operations::run_in_background(&state, actor, move |ctx| {
+                dataalm_ops::refresh::resume(ctx, &id)
+            });
+        }
     }
-    Ok(())
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error("cannot look for interrupted operations: {0}")]
-    Resume(dataalm_ops::Error),
+    #[error("the server's start-up work stopped: {0}")]
+    Start(#[from] tokio::task::JoinError),
     #[error(transparent)]
     Store(#[from] dataalm_store::Error),
     #[error("cannot listen on {addr}: {source}")]
@@ -146,15 +162,18 @@ pub enum ServeError {
     Serve(std::io::Error),
 }
 
-/// Serves the API for the control plane under `home` until the process ends.
-/// `ready` is called with the bound address (useful with port 0).
+/// Serves the API over the control plane at `store` until the process ends. `ready` is
+/// called with the bound address (useful with port 0).
 pub async fn serve(
-    home: &Path,
+    store: &Location,
     listen: SocketAddr,
     ready: impl FnOnce(SocketAddr),
 ) -> Result<(), ServeError> {
-    let state = AppState::open(home, TOKEN_LIFETIME)?;
-    resume_interrupted(&state)?;
+    let location = store.clone();
+    // Blocking: the PostgreSQL control plane's client must not run on an async thread.
+    let state =
+        tokio::task::spawn_blocking(move || AppState::open(&location, TOKEN_LIFETIME)).await??;
+    tokio::spawn(take_over_interrupted(state.clone()));
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|source| ServeError::Listen {

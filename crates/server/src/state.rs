@@ -5,10 +5,10 @@
 //! (rusqlite connections are not shared between threads).
 
 use crate::error::{ApiError, ApiResult};
+use dataalm_core::Location;
 use dataalm_store::Store;
 use jsonwebtoken::{DecodingKey, EncodingKey};
 use std::cell::RefCell;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,20 +18,23 @@ pub struct AppState {
 }
 
 struct Inner {
-    home: PathBuf,
+    store: Location,
     encoding: EncodingKey,
     decoding: DecodingKey,
     token_lifetime: Duration,
 }
 
 impl AppState {
-    /// Opens the control plane under `home` and takes its token signing key (made at
+    /// Opens the control plane at `store` and takes its token signing key (made at
     /// first start).
-    pub fn open(home: &Path, token_lifetime: Duration) -> Result<AppState, dataalm_store::Error> {
-        let key = Store::open(home)?.signing_key()?;
+    pub fn open(
+        store: &Location,
+        token_lifetime: Duration,
+    ) -> Result<AppState, dataalm_store::Error> {
+        let key = Store::connect(store)?.signing_key()?;
         Ok(AppState {
             inner: Arc::new(Inner {
-                home: home.to_owned(),
+                store: store.clone(),
                 encoding: EncodingKey::from_secret(&key),
                 decoding: DecodingKey::from_secret(&key),
                 token_lifetime,
@@ -39,8 +42,9 @@ impl AppState {
         })
     }
 
-    pub fn home(&self) -> &Path {
-        &self.inner.home
+    /// Where the control plane is.
+    pub fn store(&self) -> &Location {
+        &self.inner.store
     }
 
     pub fn encoding_key(&self) -> &EncodingKey {
@@ -61,23 +65,23 @@ impl AppState {
         T: Send + 'static,
         F: FnOnce(&Store) -> ApiResult<T> + Send + 'static,
     {
-        let home = self.inner.home.clone();
-        tokio::task::spawn_blocking(move || with_store(&home, work)).await?
+        let store = self.inner.store.clone();
+        tokio::task::spawn_blocking(move || with_store(&store, work)).await?
     }
 }
 
 thread_local! {
     /// Each blocking thread keeps its control-plane connection between requests.
-    static STORE: RefCell<Option<(PathBuf, Store)>> = const { RefCell::new(None) };
+    static STORE: RefCell<Option<(Location, Store)>> = const { RefCell::new(None) };
 }
 
-/// Runs `work` with this thread's connection to the control plane under `home`,
+/// Runs `work` with this thread's connection to the control plane at `location`,
 /// opening it the first time.
-fn with_store<T>(home: &Path, work: impl FnOnce(&Store) -> ApiResult<T>) -> ApiResult<T> {
+fn with_store<T>(location: &Location, work: impl FnOnce(&Store) -> ApiResult<T>) -> ApiResult<T> {
     STORE.with(|cell| {
         let mut cached = cell.borrow_mut();
-        if cached.as_ref().is_none_or(|(path, _)| path != home) {
-            *cached = Some((home.to_owned(), Store::open(home)?));
+        if cached.as_ref().is_none_or(|(at, _)| at != location) {
+            *cached = Some((location.clone(), Store::connect(location)?));
         }
         match cached.as_ref() {
             Some((_, store)) => work(store),

@@ -10,11 +10,12 @@
 //! one, and every failed authentication is the same `BadCredentials`, whatever the cause,
 //! so the answer does not tell a caller which client ids exist.
 
-use crate::{Error, Result, Store, format_time, from_json, to_json};
+use crate::backend::Cells;
+use crate::{Error, Result, Store, format_time, from_json, is_duplicate, to_json};
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+use dataalm_core::Value;
 use dataalm_core::access::Role;
 use rand::TryRng;
-use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
 use std::sync::OnceLock;
 use time::OffsetDateTime;
@@ -106,55 +107,48 @@ impl Store {
         let result = self.conn.execute(
             "INSERT INTO apps (client_id, name, role, environments, secret_hash, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                app.client_id,
-                app.name,
-                app.role.as_str(),
-                to_json(&app.environments)?,
-                secret_hash,
-                format_time(app.created_at),
+            &[
+                app.client_id.as_str().into(),
+                app.name.as_str().into(),
+                app.role.as_str().into(),
+                to_json(&app.environments)?.into(),
+                secret_hash.into(),
+                format_time(app.created_at).into(),
             ],
         );
         match result {
             Ok(_) => Ok((app, secret)),
             // Another process registered the same name since the check above.
-            Err(rusqlite::Error::SqliteFailure(e, _))
-                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-            {
-                match self.active_app_named(name)? {
-                    Some(_) => Err(Error::AppExists(name.to_owned())),
-                    None => Err(Error::Corrupt(format!(
-                        "duplicate client id {}",
-                        app.client_id
-                    ))),
-                }
-            }
-            Err(e) => Err(e.into()),
+            Err(e) if is_duplicate(&e) => match self.active_app_named(name)? {
+                Some(_) => Err(Error::AppExists(name.to_owned())),
+                None => Err(Error::Corrupt(format!(
+                    "duplicate client id {}",
+                    app.client_id
+                ))),
+            },
+            Err(e) => Err(e),
         }
     }
 
     /// Every registration, revoked ones too, by name (then oldest first).
     pub fn apps(&self) -> Result<Vec<AppRegistration>> {
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT {APP_COLUMNS} FROM apps ORDER BY name, created_at, client_id"
-        ))?;
-        let rows = stmt
-            .query_map([], AppRow::read)?
-            .collect::<Result<Vec<_>, _>>()?;
-        rows.into_iter().map(AppRow::into_registration).collect()
+        self.conn
+            .query(
+                &format!("SELECT {APP_COLUMNS} FROM apps ORDER BY name, created_at, client_id"),
+                &[],
+            )?
+            .iter()
+            .map(|row| AppRow::read(row)?.into_registration())
+            .collect()
     }
 
     pub fn app(&self, client_id: &str) -> Result<AppRegistration> {
-        let row = self
-            .conn
-            .query_row(
-                &format!("SELECT {APP_COLUMNS} FROM apps WHERE client_id = ?1"),
-                [client_id],
-                AppRow::read,
-            )
-            .optional()?;
+        let row = self.conn.query_opt(
+            &format!("SELECT {APP_COLUMNS} FROM apps WHERE client_id = ?1"),
+            &[client_id.into()],
+        )?;
         match row {
-            Some(row) => row.into_registration(),
+            Some(row) => AppRow::read(&row)?.into_registration(),
             None => Err(Error::UnknownApp(client_id.to_owned())),
         }
     }
@@ -171,7 +165,10 @@ impl Store {
         let revoked_at = OffsetDateTime::now_utc();
         let changed = self.conn.execute(
             "UPDATE apps SET revoked_at = ?2 WHERE client_id = ?1 AND revoked_at IS NULL",
-            params![app.client_id, format_time(revoked_at)],
+            &[
+                app.client_id.as_str().into(),
+                format_time(revoked_at).into(),
+            ],
         )?;
         if changed == 0 {
             return Err(Error::AppRevoked {
@@ -186,20 +183,17 @@ impl Store {
     /// id, a revoked app and a wrong secret all give `BadCredentials`, and each costs one
     /// argon2 verification, so neither the answer nor its timing tells them apart.
     pub fn authenticate_app(&self, client_id: &str, secret: &str) -> Result<AppRegistration> {
-        let found: Option<(AppRow, String)> = self
-            .conn
-            .query_row(
-                &format!("SELECT {APP_COLUMNS}, secret_hash FROM apps WHERE client_id = ?1"),
-                [client_id],
-                |r| Ok((AppRow::read(r)?, r.get(6)?)),
-            )
-            .optional()?;
-        let Some((row, secret_hash)) = found else {
+        let found = self.conn.query_opt(
+            &format!("SELECT {APP_COLUMNS}, secret_hash FROM apps WHERE client_id = ?1"),
+            &[client_id.into()],
+        )?;
+        let Some(found) = found else {
             // Same work as for a known id; the outcome is ignored.
             let _ = Argon2::default().verify_password(secret.as_bytes(), dummy_hash());
             return Err(Error::BadCredentials);
         };
-        let app = row.into_registration()?;
+        let secret_hash = found.text(6)?;
+        let app = AppRow::read(&found)?.into_registration()?;
         // Verified before looking at revocation, so a revoked app takes as long as any.
         let verified = Argon2::default().verify_password(secret.as_bytes(), secret_hash.as_str());
         match verified {
@@ -222,14 +216,17 @@ impl Store {
     pub fn signing_key(&self) -> Result<Vec<u8>> {
         let candidate = random_bytes()?;
         self.conn.execute(
-            "INSERT OR IGNORE INTO settings (key, value) VALUES (?1, ?2)",
-            params![SIGNING_KEY, &candidate[..]],
+            "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            &[SIGNING_KEY.into(), Value::Blob(candidate.to_vec())],
         )?;
-        let key: Vec<u8> = self.conn.query_row(
-            "SELECT value FROM settings WHERE key = ?1",
-            [SIGNING_KEY],
-            |r| r.get(0),
-        )?;
+        let key = self
+            .conn
+            .query_opt(
+                "SELECT value FROM settings WHERE key = ?1",
+                &[SIGNING_KEY.into()],
+            )?
+            .ok_or_else(|| Error::Corrupt("the token signing key was not kept".into()))?
+            .blob(0)?;
         if key.len() != RANDOM_LEN {
             return Err(Error::Corrupt(format!(
                 "the token signing key has {} bytes, not {RANDOM_LEN}",
@@ -240,32 +237,26 @@ impl Store {
     }
 
     fn active_app_named(&self, name: &str) -> Result<Option<AppRegistration>> {
-        let row = self
-            .conn
-            .query_row(
+        self.conn
+            .query_opt(
                 &format!("SELECT {APP_COLUMNS} FROM apps WHERE name = ?1 AND revoked_at IS NULL"),
-                [name],
-                AppRow::read,
-            )
-            .optional()?;
-        row.map(AppRow::into_registration).transpose()
+                &[name.into()],
+            )?
+            .map(|row| AppRow::read(&row)?.into_registration())
+            .transpose()
     }
 
     /// The active registration called `name`, else the one revoked last.
     fn latest_app_named(&self, name: &str) -> Result<AppRegistration> {
-        let row = self
-            .conn
-            .query_row(
-                &format!(
-                    "SELECT {APP_COLUMNS} FROM apps WHERE name = ?1
-                     ORDER BY revoked_at IS NULL DESC, revoked_at DESC LIMIT 1"
-                ),
-                [name],
-                AppRow::read,
-            )
-            .optional()?;
+        let row = self.conn.query_opt(
+            &format!(
+                "SELECT {APP_COLUMNS} FROM apps WHERE name = ?1
+                 ORDER BY revoked_at IS NULL DESC, revoked_at DESC LIMIT 1"
+            ),
+            &[name.into()],
+        )?;
         match row {
-            Some(row) => row.into_registration(),
+            Some(row) => AppRow::read(&row)?.into_registration(),
             None => Err(Error::UnknownApp(name.to_owned())),
         }
     }
@@ -283,14 +274,14 @@ struct AppRow {
 
 impl AppRow {
     /// Reads the columns of `APP_COLUMNS`, in that order.
-    fn read(r: &Row<'_>) -> rusqlite::Result<AppRow> {
+    fn read(r: &[Value]) -> Result<AppRow> {
         Ok(AppRow {
-            client_id: r.get(0)?,
-            name: r.get(1)?,
-            role: r.get(2)?,
-            environments: r.get(3)?,
-            created_at: r.get(4)?,
-            revoked_at: r.get(5)?,
+            client_id: r.text(0)?,
+            name: r.text(1)?,
+            role: r.text(2)?,
+            environments: r.text(3)?,
+            created_at: r.text(4)?,
+            revoked_at: r.opt_text(5)?,
         })
     }
 

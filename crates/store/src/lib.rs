@@ -12,13 +12,31 @@
 //!
 //! It also keeps the REST service's app registrations and token signing key (`apps`).
 
+//! The control plane: where dataalm keeps environments, reconfiguration plans, the
+//! journal of operations and the audit log.
+//!
+//! It lives in one SQLite file, `control.db` under the home directory (`--home`,
+//! `$DATAALM_HOME`, else `./.dataalm`), or in a PostgreSQL database (`--store
+//! postgres://...`), which several servers can share. The journal is the truth about an
+//! operation: each step is written before and after it runs, so a crashed refresh can be
+//! resumed or rolled back from what is here.
+//!
+//! **Invariants:** at most one active operation (running, failed or awaiting sign-off)
+//! per target environment: a unique partial index enforces it, so two processes racing
+//! to refresh the same target cannot both win. At most one process runs an operation's
+//! steps: it holds the operation's [`lease`].
+//!
+//! It also keeps the REST service's app registrations and token signing key (`apps`).
+
 mod apps;
+mod backend;
+pub mod lease;
 
 pub use apps::AppRegistration;
 
-use dataalm_core::{Environment, Operation, Step, StepStatus};
-use rusqlite::{Connection, OptionalExtension, params};
-use std::path::{Path, PathBuf};
+use backend::{Cells, Conn};
+use dataalm_core::{Environment, Location, Operation, Step, StepStatus, Value};
+use std::path::Path;
 use time::OffsetDateTime;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -28,7 +46,9 @@ pub enum Error {
     #[error("cannot open the control plane at {path}: {message}")]
     Open { path: String, message: String },
     #[error("control plane: {0}")]
-    Sql(#[from] rusqlite::Error),
+    Db(#[from] dataalm_engine::Error),
+    #[error("control plane: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("control plane holds a damaged record: {0}")]
     Corrupt(String),
     #[error("environment `{0}` already exists")]
@@ -47,6 +67,8 @@ pub enum Error {
     },
     #[error("no operation with id `{0}` (see `dataalm history`)")]
     UnknownOperation(String),
+    #[error("{}", lease_lost(.op, .runner.as_deref()))]
+    LeaseLost { op: String, runner: Option<String> },
     #[error("{}", unknown_envs(.0))]
     UnknownEnvs(Vec<String>),
     #[error("invalid app registration: {0}")]
@@ -80,6 +102,21 @@ fn unknown_envs(names: &[String]) -> String {
     format!("no {noun} named {list} (see `dataalm env list`)")
 }
 
+fn lease_lost(op: &str, runner: Option<&str>) -> String {
+    let holder = match runner {
+        Some(runner) => format!("is now held by {runner}"),
+        None => "was released".to_owned(),
+    };
+    format!(
+        "operation {op}: this process no longer holds its lease (it {holder}) and stops working on it"
+    )
+}
+
+/// Whether an error is a unique index refusing a row.
+fn is_duplicate(error: &Error) -> bool {
+    matches!(error, Error::Db(dataalm_engine::Error::Duplicate { .. }))
+}
+
 /// One entry of the audit log.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct AuditEntry {
@@ -90,101 +127,46 @@ pub struct AuditEntry {
     pub result: String,
 }
 
+/// A connection to the control plane.
 pub struct Store {
-    conn: Connection,
-    home: PathBuf,
+    conn: Conn,
+    location: Location,
 }
 
-/// Bump when [`SCHEMA`] changes, so existing files get the new tables.
-const SCHEMA_VERSION: i64 = 1;
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS environments (
-    name TEXT PRIMARY KEY,
-    body TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS plans (
-    env TEXT PRIMARY KEY REFERENCES environments(name) ON DELETE CASCADE,
-    body TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS operations (
-    id TEXT PRIMARY KEY,
-    target TEXT NOT NULL,
-    state TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    body TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS operations_by_target ON operations(target, created_at);
-CREATE UNIQUE INDEX IF NOT EXISTS one_active_operation_per_target
-    ON operations(target) WHERE state IN ('running', 'failed', 'awaiting_signoff');
-CREATE TABLE IF NOT EXISTS audit (
-    seq INTEGER PRIMARY KEY,
-    at TEXT NOT NULL,
-    actor TEXT NOT NULL,
-    action TEXT NOT NULL,
-    env TEXT,
-    result TEXT NOT NULL
-);
--- App registrations; `environments` is a JSON array of names, empty for all.
-CREATE TABLE IF NOT EXISTS apps (
-    client_id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    role TEXT NOT NULL,
-    environments TEXT NOT NULL,
-    secret_hash TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    revoked_at TEXT
-);
--- A name is reused only once its holder is revoked; the index settles racing registrations.
-CREATE UNIQUE INDEX IF NOT EXISTS one_active_app_per_name
-    ON apps(name) WHERE revoked_at IS NULL;
-CREATE TABLE IF NOT EXISTS settings (
-    key TEXT PRIMARY KEY,
-    value BLOB NOT NULL
-);
-";
+/// The columns of an operation as [`read_operation`] reads them.
+const OPERATION_COLUMNS: &str = "body, runner, lease_until - {now}";
 
 impl Store {
-    /// Opens the control plane under `home`, creating it on first use.
+    /// Opens the control plane in `control.db` under `home`, creating it on first use.
     pub fn open(home: &Path) -> Result<Store> {
-        let open_error = |message: String| Error::Open {
-            path: home.display().to_string(),
-            message,
-        };
-        std::fs::create_dir_all(home).map_err(|e| open_error(e.to_string()))?;
-        let conn =
-            Connection::open(home.join("control.db")).map_err(|e| open_error(e.to_string()))?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
-        // The schema is set up once per file, not on every open (the service opens the
-        // control plane for every request).
-        let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
-        if version != SCHEMA_VERSION {
-            // WAL lets `status` in another terminal read while a refresh writes progress;
-            // the mode stays with the file.
-            set_wal(&conn)?;
-            conn.execute_batch(SCHEMA)?;
-            conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-        }
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
+        Store::connect(&Store::in_home(home))
+    }
+
+    /// Where the control plane of `home` is when no other place is given.
+    pub fn in_home(home: &Path) -> Location {
+        Location::Sqlite(home.join("control.db"))
+    }
+
+    /// Opens the control plane at `location`: a SQLite file (created on first use) or a
+    /// PostgreSQL database (its tables created in schema `dataalm` on first use).
+    pub fn connect(location: &Location) -> Result<Store> {
         Ok(Store {
-            conn,
-            home: home.to_owned(),
+            conn: Conn::open(location)?,
+            location: location.clone(),
         })
     }
 
-    pub fn home(&self) -> &Path {
-        &self.home
+    /// Where this control plane is, to open another connection to it.
+    pub fn location(&self) -> &Location {
+        &self.location
     }
 
     // --- environments -------------------------------------------------------------
 
     pub fn add_env(&self, env: &Environment) -> Result<()> {
-        let body = to_json(env)?;
         let inserted = self.conn.execute(
             "INSERT INTO environments (name, body) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-            params![env.name, body],
+            &[env.name.as_str().into(), to_json(env)?.into()],
         )?;
         if inserted == 0 {
             return Err(Error::EnvExists(env.name.clone()));
@@ -196,7 +178,7 @@ impl Store {
     pub fn update_env(&self, env: &Environment) -> Result<()> {
         let changed = self.conn.execute(
             "UPDATE environments SET body = ?2 WHERE name = ?1",
-            params![env.name, to_json(env)?],
+            &[env.name.as_str().into(), to_json(env)?.into()],
         )?;
         if changed == 0 {
             return Err(Error::UnknownEnv(env.name.clone()));
@@ -205,28 +187,21 @@ impl Store {
     }
 
     pub fn env(&self, name: &str) -> Result<Environment> {
-        let body: Option<String> = self
-            .conn
-            .query_row(
-                "SELECT body FROM environments WHERE name = ?1",
-                [name],
-                |r| r.get(0),
-            )
-            .optional()?;
-        match body {
-            Some(body) => from_json(&body),
+        match self.conn.query_opt(
+            "SELECT body FROM environments WHERE name = ?1",
+            &[name.into()],
+        )? {
+            Some(row) => from_json(&row.text(0)?),
             None => Err(Error::UnknownEnv(name.to_owned())),
         }
     }
 
     pub fn envs(&self) -> Result<Vec<Environment>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT body FROM environments ORDER BY name")?;
-        let bodies = stmt
-            .query_map([], |r| r.get::<_, String>(0))?
-            .collect::<Result<Vec<_>, _>>()?;
-        bodies.iter().map(|b| from_json(b)).collect()
+        self.conn
+            .query("SELECT body FROM environments ORDER BY name", &[])?
+            .iter()
+            .map(|row| from_json(&row.text(0)?))
+            .collect()
     }
 
     /// Removes an environment and its plan; refused while an operation holds it.
@@ -239,7 +214,7 @@ impl Store {
             });
         }
         self.conn
-            .execute("DELETE FROM environments WHERE name = ?1", [name])?;
+            .execute("DELETE FROM environments WHERE name = ?1", &[name.into()])?;
         Ok(())
     }
 
@@ -251,72 +226,84 @@ impl Store {
         self.conn.execute(
             "INSERT INTO plans (env, body, updated_at) VALUES (?1, ?2, ?3)
              ON CONFLICT(env) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
-            params![env, toml, now_text()],
+            &[env.into(), toml.into(), now_text().into()],
         )?;
         Ok(())
     }
 
     pub fn plan(&self, env: &str) -> Result<Option<String>> {
         self.env(env)?;
-        Ok(self
-            .conn
-            .query_row("SELECT body FROM plans WHERE env = ?1", [env], |r| r.get(0))
-            .optional()?)
+        self.conn
+            .query_opt("SELECT body FROM plans WHERE env = ?1", &[env.into()])?
+            .map(|row| row.text(0))
+            .transpose()
     }
 
     // --- operations ---------------------------------------------------------------
 
-    /// Records a new operation; refused when its target already has an active one.
+    /// Records a new operation, its lease held by this process; refused when its target
+    /// already has an active one.
     pub fn create_operation(&self, op: &Operation) -> Result<()> {
         let result = self.conn.execute(
-            "INSERT INTO operations (id, target, state, created_at, body) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![
-                op.id,
-                op.target,
-                op.state.as_str(),
-                format_time(op.created_at),
-                to_json(op)?
+            &format!(
+                "INSERT INTO operations (id, target, state, created_at, body, runner, lease_until)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, {} + ?7)",
+                self.conn.now_ms()
+            ),
+            &[
+                op.id.as_str().into(),
+                op.target.as_str().into(),
+                op.state.as_str().into(),
+                format_time(op.created_at).into(),
+                to_json(op)?.into(),
+                lease::runner().into(),
+                lease::ttl_ms(),
             ],
         );
         match result {
             Ok(_) => Ok(()),
-            Err(rusqlite::Error::SqliteFailure(e, _))
-                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-            {
-                match self.active_operation(&op.target)? {
-                    Some(active) => Err(Error::TargetBusy {
-                        target: op.target.clone(),
-                        op: active.id,
-                        state: active.state.to_string(),
-                    }),
-                    None => Err(Error::Corrupt(format!("duplicate operation id {}", op.id))),
-                }
-            }
-            Err(e) => Err(e.into()),
+            Err(e) if is_duplicate(&e) => match self.active_operation(&op.target)? {
+                Some(active) => Err(Error::TargetBusy {
+                    target: op.target.clone(),
+                    op: active.id,
+                    state: active.state.to_string(),
+                }),
+                None => Err(Error::Corrupt(format!("duplicate operation id {}", op.id))),
+            },
+            Err(e) => Err(e),
         }
     }
 
-    /// Writes the operation's current state, steps and data (the journal entry).
+    /// Writes the operation's current state, steps and data (the journal entry). Only the
+    /// holder of the operation's lease writes: anyone else gets [`Error::LeaseLost`], so a
+    /// process that was taken over cannot write over its successor's journal.
     pub fn save_operation(&self, op: &Operation) -> Result<()> {
         let changed = self.conn.execute(
-            "UPDATE operations SET state = ?2, body = ?3 WHERE id = ?1",
-            params![op.id, op.state.as_str(), to_json(op)?],
+            "UPDATE operations SET state = ?2, body = ?3 WHERE id = ?1 AND runner = ?4",
+            &[
+                op.id.as_str().into(),
+                op.state.as_str().into(),
+                to_json(op)?.into(),
+                lease::runner().into(),
+            ],
         )?;
         if changed == 0 {
-            return Err(Error::UnknownOperation(op.id.clone()));
+            let current = self.operation(&op.id)?;
+            return Err(Error::LeaseLost {
+                op: op.id.clone(),
+                runner: current.lease.map(|l| l.runner),
+            });
         }
         Ok(())
     }
 
     pub fn operation(&self, id: &str) -> Result<Operation> {
-        let body: Option<String> = self
-            .conn
-            .query_row("SELECT body FROM operations WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        match body {
-            Some(body) => from_json(&body),
+        let sql = format!(
+            "SELECT {} FROM operations WHERE id = ?1",
+            self.operation_columns()
+        );
+        match self.conn.query_opt(&sql, &[id.into()])? {
+            Some(row) => read_operation(&row),
             None => Err(Error::UnknownOperation(id.to_owned())),
         }
     }
@@ -352,28 +339,39 @@ impl Store {
 
     /// Operations, newest first; only those of `target` when given.
     pub fn operations(&self, target: Option<&str>) -> Result<Vec<Operation>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT body FROM operations WHERE ?1 IS NULL OR target = ?1
-             ORDER BY created_at DESC, rowid DESC",
-        )?;
-        let bodies = stmt
-            .query_map([target], |r| r.get::<_, String>(0))?
-            .collect::<Result<Vec<_>, _>>()?;
-        bodies.iter().map(|b| from_json(b)).collect()
+        let filter = if target.is_some() {
+            "WHERE target = ?1"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT {} FROM operations {filter} ORDER BY created_at DESC, {} DESC",
+            self.operation_columns(),
+            self.conn.insertion_order()
+        );
+        let params: Vec<Value> = target.into_iter().map(Value::from).collect();
+        self.conn
+            .query(&sql, &params)?
+            .iter()
+            .map(|row| read_operation(row))
+            .collect()
     }
 
     /// The operation holding `target`, if any.
     pub fn active_operation(&self, target: &str) -> Result<Option<Operation>> {
-        let body: Option<String> = self
-            .conn
-            .query_row(
-                "SELECT body FROM operations
-                 WHERE target = ?1 AND state IN ('running', 'failed', 'awaiting_signoff')",
-                [target],
-                |r| r.get(0),
-            )
-            .optional()?;
-        body.map(|b| from_json(&b)).transpose()
+        let sql = format!(
+            "SELECT {} FROM operations
+             WHERE target = ?1 AND state IN ('running', 'failed', 'awaiting_signoff')",
+            self.operation_columns()
+        );
+        self.conn
+            .query_opt(&sql, &[target.into()])?
+            .map(|row| read_operation(&row))
+            .transpose()
+    }
+
+    fn operation_columns(&self) -> String {
+        OPERATION_COLUMNS.replace("{now}", self.conn.now_ms())
     }
 
     // --- audit --------------------------------------------------------------------
@@ -381,51 +379,43 @@ impl Store {
     pub fn audit(&self, actor: &str, action: &str, env: Option<&str>, result: &str) -> Result<()> {
         self.conn.execute(
             "INSERT INTO audit (at, actor, action, env, result) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![now_text(), actor, action, env, result],
+            &[
+                now_text().into(),
+                actor.into(),
+                action.into(),
+                env.map(str::to_owned).into(),
+                result.into(),
+            ],
         )?;
         Ok(())
     }
 
     /// The audit log, newest first.
     pub fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT at, actor, action, env, result FROM audit ORDER BY seq DESC LIMIT ?1",
-        )?;
-        let entries = stmt
-            .query_map([limit], |r| {
+        self.conn
+            .query(
+                "SELECT at, actor, action, env, result FROM audit ORDER BY seq DESC LIMIT ?1",
+                &[i64::from(limit).into()],
+            )?
+            .iter()
+            .map(|row| {
                 Ok(AuditEntry {
-                    at: r.get(0)?,
-                    actor: r.get(1)?,
-                    action: r.get(2)?,
-                    env: r.get(3)?,
-                    result: r.get(4)?,
+                    at: row.text(0)?,
+                    actor: row.text(1)?,
+                    action: row.text(2)?,
+                    env: row.opt_text(3)?,
+                    result: row.text(4)?,
                 })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(entries)
+            })
+            .collect()
     }
 }
 
-/// How long a statement waits for another process's lock before giving up.
-const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Switches to WAL. When several processes open a new control plane at once, SQLite
-/// answers the switch with "database is locked" at once, without the busy handler, so
-/// it is retried here for as long as the busy timeout.
-fn set_wal(conn: &Connection) -> Result<()> {
-    let pause = std::time::Duration::from_millis(10);
-    let started = std::time::Instant::now();
-    loop {
-        match conn.pragma_update(None, "journal_mode", "WAL") {
-            Err(rusqlite::Error::SqliteFailure(e, _))
-                if e.code == rusqlite::ErrorCode::DatabaseBusy
-                    && started.elapsed() < BUSY_TIMEOUT =>
-            {
-                std::thread::sleep(pause);
-            }
-            result => return Ok(result?),
-        }
-    }
+/// An operation from its journal body and its lease columns.
+fn read_operation(row: &[Value]) -> Result<Operation> {
+    let mut op: Operation = from_json(&row.text(0)?)?;
+    op.lease = lease::lease_of(row, 1)?;
+    Ok(op)
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String> {
@@ -444,72 +434,4 @@ fn format_time(t: OffsetDateTime) -> String {
 
 fn now_text() -> String {
     format_time(OffsetDateTime::now_utc())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use dataalm_core::{EnvKind, Location, OpState};
-
-    fn uat() -> Environment {
-        Environment {
-            name: "uat".into(),
-            kind: EnvKind::Sandbox,
-            location: Location::Sqlite("/tmp/uat.db".into()),
-            profile: "finance".into(),
-            url: None,
-        }
-    }
-
-    #[test]
-    fn environments_round_trip_and_names_are_unique() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        store.add_env(&uat()).unwrap();
-        assert!(matches!(store.add_env(&uat()), Err(Error::EnvExists(_))));
-        assert_eq!(store.env("uat").unwrap(), uat());
-        assert!(matches!(store.env("nope"), Err(Error::UnknownEnv(_))));
-        store.set_plan("uat", "[users]\n").unwrap();
-        assert_eq!(store.plan("uat").unwrap().as_deref(), Some("[users]\n"));
-        store.remove_env("uat").unwrap();
-        assert!(store.envs().unwrap().is_empty());
-    }
-
-    #[test]
-    fn one_active_operation_per_target() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        store.add_env(&uat()).unwrap();
-        let now = OffsetDateTime::now_utc();
-        let mut first = Operation::new_refresh("prod", "uat", now);
-        store.create_operation(&first).unwrap();
-        let second = Operation::new_refresh("prod", "uat", now);
-        let err = store.create_operation(&second).unwrap_err();
-        assert!(matches!(err, Error::TargetBusy { .. }), "{err}");
-        assert!(matches!(
-            store.remove_env("uat"),
-            Err(Error::EnvBusy { .. })
-        ));
-
-        first.state = OpState::SignedOff;
-        store.save_operation(&first).unwrap();
-        store.create_operation(&second).unwrap();
-        let ops = store.operations(Some("uat")).unwrap();
-        assert_eq!(ops.len(), 2);
-        assert_eq!(
-            store.operation(&first.id).unwrap().state,
-            OpState::SignedOff
-        );
-    }
-
-    #[test]
-    fn audit_is_newest_first() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        store.audit("alice", "refresh", Some("uat"), "ok").unwrap();
-        store.audit("bob", "signoff", Some("uat"), "ok").unwrap();
-        let log = store.audit_log(10).unwrap();
-        assert_eq!(log[0].actor, "bob");
-        assert_eq!(log.len(), 2);
-    }
 }

@@ -12,34 +12,52 @@ pub use sample::create_sqlite;
 use crate::cli::{Cli, Command};
 use crate::output;
 use anyhow::{Context, Result};
+use dataalm_core::Location;
+use dataalm_engine::postgres::PgUrl;
 use dataalm_store::Store;
 use std::path::Path;
 
 pub fn run(cli: Cli) -> Result<()> {
+    let location = || store_location(&cli.home, cli.store.as_deref());
+    let store = || open_store(&location()?);
     match cli.command {
         Command::Demo(args) => crate::demo::run(&args),
         Command::Sample(cmd) => sample::sample(cmd),
         Command::Profile(cmd) => sample::profile(cmd),
-        Command::Env(cmd) => envs::run(&open_store(&cli.home)?, cmd),
-        Command::Refresh(args) => operations::refresh(&open_store(&cli.home)?, &args),
-        Command::Status(args) => operations::status(&open_store(&cli.home)?, &args),
-        Command::History(args) => operations::history(&open_store(&cli.home)?, &args),
-        Command::Signoff(args) => operations::sign_off(&open_store(&cli.home)?, &args),
-        Command::Rollback(args) => operations::rollback(&open_store(&cli.home)?, &args),
-        Command::Resume(args) => operations::resume(&open_store(&cli.home)?, &args),
-        Command::Message(args) => application::message(&open_store(&cli.home)?, &args),
-        Command::Plan(cmd) => application::plan(&open_store(&cli.home)?, cmd),
-        Command::Reconfigure(args) => application::reconfigure(&open_store(&cli.home)?, &args),
-        Command::Users(cmd) => application::users(&open_store(&cli.home)?, cmd),
-        Command::Jobs(cmd) => application::jobs(&open_store(&cli.home)?, cmd),
-        Command::Audit(args) => audit(&open_store(&cli.home)?, args.limit, args.json),
-        Command::Serve(args) => service::serve(&cli.home, args),
-        Command::App(cmd) => service::app(&open_store(&cli.home)?, cmd),
+        Command::Env(cmd) => envs::run(&store()?, cmd),
+        Command::Refresh(args) => operations::refresh(&store()?, &args),
+        Command::Status(args) => operations::status(&store()?, &args),
+        Command::History(args) => operations::history(&store()?, &args),
+        Command::Signoff(args) => operations::sign_off(&store()?, &args),
+        Command::Rollback(args) => operations::rollback(&store()?, &args),
+        Command::Resume(args) => operations::resume(&store()?, &args),
+        Command::Message(args) => application::message(&store()?, &args),
+        Command::Plan(cmd) => application::plan(&store()?, cmd),
+        Command::Reconfigure(args) => application::reconfigure(&store()?, &args),
+        Command::Users(cmd) => application::users(&store()?, cmd),
+        Command::Jobs(cmd) => application::jobs(&store()?, cmd),
+        Command::Audit(args) => audit(&store()?, args.limit, args.json),
+        Command::Serve(args) => service::serve(&location()?, args),
+        Command::App(cmd) => service::app(&store()?, cmd),
     }
 }
 
-pub fn open_store(home: &Path) -> Result<Store> {
-    Store::open(home).with_context(|| format!("control plane at {}", home.display()))
+fn open_store(location: &Location) -> Result<Store> {
+    // The error names the place already.
+    Ok(Store::connect(location)?)
+}
+
+/// Where the control plane is: `--store`, else `control.db` under `--home`.
+fn store_location(home: &Path, store: Option<&str>) -> Result<Location> {
+    let Some(store) = store else {
+        return Ok(Store::in_home(home));
+    };
+    if store.starts_with("postgres://") || store.starts_with("postgresql://") {
+        // Parsed now, so a malformed URL is refused before anything is tried.
+        let url = PgUrl::parse_url(store).context("--store")?;
+        return Ok(url.location());
+    }
+    Ok(Location::Sqlite(store.into()))
 }
 
 fn audit(store: &Store, limit: u32, json: bool) -> Result<()> {

@@ -3,16 +3,16 @@
 use crate::cli::{AppCommand, ServeArgs};
 use crate::output;
 use anyhow::{Context, Result};
+use dataalm_core::Location;
 use dataalm_core::access::Role;
 use dataalm_store::Store;
-use std::path::Path;
 
-pub fn serve(home: &Path, args: ServeArgs) -> Result<()> {
+pub fn serve(store: &Location, args: ServeArgs) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the server's runtime")?;
-    runtime.block_on(dataalm_server::serve(home, args.listen, |addr| {
+    runtime.block_on(dataalm_server::serve(store, args.listen, |addr| {
         // Scripts (and the tests) read the address from this line.
         println!("dataalm API listening on http://{addr}");
     }))?;

@@ -219,9 +219,11 @@ fn cause_of<'a>(
 
 /// A failed statement, with what dataalm was doing.
 pub fn sql_error(context: impl Into<String>, e: &tokio_postgres::Error) -> Error {
-    Error::Sql {
-        context: context.into(),
-        message: describe(e),
+    let (context, message) = (context.into(), describe(e));
+    if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) {
+        Error::Duplicate { context, message }
+    } else {
+        Error::Sql { context, message }
     }
 }
 

@@ -74,9 +74,17 @@ impl SqliteDb {
 }
 
 pub(crate) fn sql_error(context: &str, e: rusqlite::Error) -> Error {
-    Error::Sql {
-        context: context.to_owned(),
-        message: e.to_string(),
+    let duplicate = matches!(
+        &e,
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+    );
+    let (context, message) = (context.to_owned(), e.to_string());
+    if duplicate {
+        Error::Duplicate { context, message }
+    } else {
+        Error::Sql { context, message }
     }
 }
 

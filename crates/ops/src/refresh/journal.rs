@@ -7,9 +7,8 @@
 use super::Outcome;
 use crate::Result;
 use dataalm_core::progress::Progress;
-use dataalm_core::{OpState, Operation, Step, StepStatus, when};
+use dataalm_core::{Location, OpState, Operation, Step, StepStatus, when};
 use dataalm_store::Store;
-use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
@@ -74,7 +73,7 @@ pub(crate) fn fail(store: &Store, op: &mut Operation, step: Step, message: &str)
 /// Passes progress on to the caller's display and, throttled, to the journal.
 pub(crate) struct Journaled<'a> {
     inner: &'a dyn Progress,
-    home: PathBuf,
+    location: Location,
     op_id: String,
     step: Step,
     state: Mutex<JournalState>,
@@ -90,10 +89,15 @@ struct JournalState {
 const WRITE_EVERY: Duration = Duration::from_millis(250);
 
 impl<'a> Journaled<'a> {
-    pub(crate) fn new(home: &Path, op_id: &str, step: Step, inner: &'a dyn Progress) -> Self {
+    pub(crate) fn new(
+        location: &Location,
+        op_id: &str,
+        step: Step,
+        inner: &'a dyn Progress,
+    ) -> Self {
         Journaled {
             inner,
-            home: home.to_owned(),
+            location: location.clone(),
             op_id: op_id.to_owned(),
             step,
             state: Mutex::new(JournalState {
@@ -123,7 +127,7 @@ impl<'a> Journaled<'a> {
         }
         state.last_write = Some(Instant::now());
         if state.store.is_none() {
-            state.store = Store::open(&self.home).ok();
+            state.store = Store::connect(&self.location).ok();
         }
         if let Some(store) = &state.store {
             // Progress is best effort: a failed write must not stop the copy.

@@ -17,6 +17,7 @@ mod capture;
 mod copy;
 mod cutover;
 mod journal;
+mod lease;
 mod neutralize;
 mod reconfigure;
 mod restore;
@@ -77,7 +78,6 @@ pub fn begin(ctx: &Context, source: &str, target: &str, copy: CopyOptions) -> Re
     let started = when::now();
     let checked = validate::preflight(ctx.store, source, target)?;
     let mut op = Operation::new_refresh(source, target, started);
-    op.pid = Some(std::process::id());
     op.data.copy = copy;
     op.data.source_bytes = Some(checked.source_bytes);
     journal::record_done(&mut op, Step::Validate, started, checked.outcome);
@@ -88,8 +88,8 @@ pub fn begin(ctx: &Context, source: &str, target: &str, copy: CopyOptions) -> Re
 
 /// Continues an interrupted or failed refresh from the step where it stopped.
 pub fn resume(ctx: &Context, op_id: &str) -> Result<Operation> {
+    let held = lease::Held::claim(ctx.store, op_id)?;
     let mut op = ctx.store.operation(op_id)?;
-    ensure_not_running_elsewhere(&op)?;
     match op.state {
         OpState::SignedOff | OpState::RolledBack => {
             return Err(Error::Finished {
@@ -105,15 +105,21 @@ pub fn resume(ctx: &Context, op_id: &str) -> Result<Operation> {
         validate::preflight(ctx.store, &op.source, &op.target)?;
     }
     op.state = OpState::Running;
-    op.pid = Some(std::process::id());
     op.error = None;
     ctx.store.save_operation(&op)?;
     audit(ctx, "refresh resumed", &op, "resuming");
-    run(ctx, op)
+    run_held(ctx, op, held)
 }
 
-/// Runs the remaining steps of an operation this process began or resumed.
-pub fn run(ctx: &Context, mut op: Operation) -> Result<Operation> {
+/// Runs the remaining steps of an operation this process began (with [`begin`]).
+pub fn run(ctx: &Context, op: Operation) -> Result<Operation> {
+    let held = lease::Held::keep(ctx.store, &op.id);
+    run_held(ctx, op, held)
+}
+
+/// Runs the remaining steps while `_held` keeps the operation's lease, which is given up
+/// when the steps stop: at AwaitSignOff, at a failure, or with this process.
+fn run_held(ctx: &Context, mut op: Operation, _held: lease::Held) -> Result<Operation> {
     let ends = Ends {
         source: ctx.store.env(&op.source)?,
         target: ctx.store.env(&op.target)?,
@@ -122,7 +128,7 @@ pub fn run(ctx: &Context, mut op: Operation) -> Result<Operation> {
         failpoint::check(step, When::Before);
         journal::begin(ctx.store, &mut op, step)?;
         ctx.progress.step_started(step);
-        let progress = journal::Journaled::new(ctx.store.home(), &op.id, step, ctx.progress);
+        let progress = journal::Journaled::new(ctx.store.location(), &op.id, step, ctx.progress);
         match run_step(step, ctx, &progress, &ends, &mut op) {
             Ok(outcome) => {
                 ctx.progress.step_done(step, &outcome.detail);
@@ -164,22 +170,8 @@ fn run_step(
     }
 }
 
-/// Refuses to touch an operation that a live process is running.
-pub(crate) fn ensure_not_running_elsewhere(op: &Operation) -> Result<()> {
-    if op.state != OpState::Running {
-        return Ok(());
-    }
-    match op.pid {
-        Some(pid) if pid != std::process::id() && process_alive(pid) => Err(Error::StillRunning {
-            op: op.id.clone(),
-            pid,
-        }),
-        _ => Ok(()),
-    }
-}
-
-/// Operations recorded as running whose process is gone: a crash stopped them, and
-/// [`resume`] (or [`rollback`]) must finish them.
+/// Operations recorded as running that nobody is running any more (their process
+/// crashed, or stopped renewing its lease): [`resume`] (or [`rollback`]) must finish them.
 pub fn interrupted(store: &Store) -> Result<Vec<Operation>> {
     Ok(store
         .operations(None)?
@@ -188,14 +180,10 @@ pub fn interrupted(store: &Store) -> Result<Vec<Operation>> {
         .collect())
 }
 
-/// Whether a crash stopped the operation: recorded as running, its process gone.
+/// Whether the operation was stopped half-way: recorded as running, and no live process
+/// holds its lease.
 pub fn is_interrupted(op: &Operation) -> bool {
-    op.state == OpState::Running && op.pid.is_none_or(|pid| !process_alive(pid))
-}
-
-/// Whether a process with this id exists on this machine.
-pub fn process_alive(pid: u32) -> bool {
-    std::path::Path::new("/proc").join(pid.to_string()).exists()
+    op.state == OpState::Running && !op.lease.as_ref().is_some_and(dataalm_store::lease::is_live)
 }
 
 /// The state to show: a `running` operation whose process is gone was interrupted.

@@ -1,13 +1,13 @@
 //! Step 9, AwaitSignOff, and the two ways an operation ends: sign-off (drop the previous
 //! target) or rollback (swap the previous target back, remove the announcement).
 
-use super::{Context, Outcome, audit, ensure_not_running_elsewhere};
+use super::lease::Held;
+use super::{Context, Outcome, audit};
 use crate::{EnvDb, Error, Result};
 use dataalm_core::{OpState, Operation, when};
 
 pub(crate) fn await_sign_off(op: &mut Operation) -> Result<Outcome> {
     op.state = OpState::AwaitingSignOff;
-    op.pid = None;
     Ok(Outcome::said(format!(
         "open for use; `dataalm signoff {0}` keeps it, `dataalm rollback {0}` restores the previous one",
         op.id
@@ -16,6 +16,7 @@ pub(crate) fn await_sign_off(op: &mut Operation) -> Result<Outcome> {
 
 /// Accepts the refreshed target: the previous database is dropped and the target freed.
 pub fn sign_off(ctx: &Context, op_id: &str) -> Result<Operation> {
+    let _held = Held::claim(ctx.store, op_id)?;
     let mut op = ctx.store.operation(op_id)?;
     if op.state != OpState::AwaitingSignOff {
         return Err(Error::NotAwaitingSignOff {
@@ -39,8 +40,8 @@ pub fn sign_off(ctx: &Context, op_id: &str) -> Result<Operation> {
 /// reached: the previous database swapped back if the cutover happened, the staging copy
 /// dropped, the announcement removed.
 pub fn rollback(ctx: &Context, op_id: &str) -> Result<Operation> {
+    let _held = Held::claim(ctx.store, op_id)?;
     let mut op = ctx.store.operation(op_id)?;
-    ensure_not_running_elsewhere(&op)?;
     if matches!(op.state, OpState::SignedOff | OpState::RolledBack) {
         return Err(Error::Finished {
             op: op.id,
@@ -63,7 +64,6 @@ pub fn rollback(ctx: &Context, op_id: &str) -> Result<Operation> {
         dataalm_app::broadcast::remove(db.db(), &profile, &id)?;
     }
     op.state = OpState::RolledBack;
-    op.pid = None;
     op.updated_at = when::now();
     ctx.store.save_operation(&op)?;
     audit(ctx, "rolled back", &op, "previous target restored");

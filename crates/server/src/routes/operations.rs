@@ -96,9 +96,9 @@ pub(crate) fn run_in_background(
     actor: Actor,
     work: impl FnOnce(&Context) -> dataalm_ops::Result<Operation> + Send + 'static,
 ) {
-    let home = state.home().to_owned();
+    let location = state.store().clone();
     tokio::task::spawn_blocking(move || {
-        let result = Store::open(&home)
+        let result = Store::connect(&location)
             .map_err(dataalm_ops::Error::from)
             .and_then(|store| work(&context(&store, &actor)));
         if let Err(e) = result {

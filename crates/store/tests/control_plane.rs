@@ -1,0 +1,523 @@
+//! The control plane, every test run twice: on a SQLite file and on a PostgreSQL database
+//! (one database per test on a throw-away cluster shared by this test binary).
+//!
+//! App registrations hash with argon2, which takes tens of milliseconds, so those tests
+//! register and authenticate only a handful of times.
+
+use dataalm_core::access::Role;
+use dataalm_core::{EnvKind, Environment, Location, OpState, Operation};
+use dataalm_pgtest::Cluster;
+use dataalm_store::lease::{self, Claim};
+use dataalm_store::{Error, Store};
+use tempfile::TempDir;
+use time::OffsetDateTime;
+
+// ---------------------------------------------------------------------------------------
+// Fixture
+// ---------------------------------------------------------------------------------------
+
+#[derive(Clone, Copy)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// An empty control plane of one backend, and a side door for raw SQL.
+struct Plane {
+    location: Location,
+    _dir: TempDir,
+    pg_db: Option<String>,
+}
+
+impl Plane {
+    fn new(backend: Backend) -> Plane {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (location, pg_db) = match backend {
+            Backend::Sqlite => (Store::in_home(dir.path()), None),
+            Backend::Postgres => {
+                let pg = Cluster::shared("control");
+                let db = pg.create_database("control").expect("create database");
+                (Location::Postgres(pg.url(&db)), Some(db))
+            }
+        };
+        Plane {
+            location,
+            _dir: dir,
+            pg_db,
+        }
+    }
+
+    fn open(&self) -> Store {
+        Store::connect(&self.location).expect("open the control plane")
+    }
+
+    /// Runs `sql` (no parameters) behind the store's back.
+    fn raw(&self, sql: &str) {
+        match (&self.location, &self.pg_db) {
+            (Location::Sqlite(path), _) => {
+                let conn = rusqlite::Connection::open(path).expect("open");
+                conn.execute_batch(sql).expect(sql);
+            }
+            (_, Some(db)) => {
+                let mut client = Cluster::shared("control").client(db).expect("connect");
+                client
+                    .batch_execute(&format!("SET search_path TO dataalm; {sql}"))
+                    .expect(sql);
+            }
+            _ => unreachable!("a PostgreSQL plane has a database"),
+        }
+    }
+
+    /// One text value read behind the store's back.
+    fn raw_text(&self, sql: &str) -> String {
+        match (&self.location, &self.pg_db) {
+            (Location::Sqlite(path), _) => {
+                let conn = rusqlite::Connection::open(path).expect("open");
+                conn.query_row(sql, [], |r| r.get(0)).expect(sql)
+            }
+            (_, Some(db)) => {
+                let mut client = Cluster::shared("control").client(db).expect("connect");
+                client
+                    .batch_execute("SET search_path TO dataalm")
+                    .expect("search path");
+                client.query_one(sql, &[]).expect(sql).get(0)
+            }
+            _ => unreachable!("a PostgreSQL plane has a database"),
+        }
+    }
+}
+
+fn sandbox(name: &str) -> Environment {
+    Environment {
+        name: name.into(),
+        kind: EnvKind::Sandbox,
+        location: Location::Sqlite(format!("/tmp/{name}.db").into()),
+        profile: "finance".into(),
+        url: None,
+    }
+}
+
+/// Each test as a function of the backend, run once per backend.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $name() { super::$name(super::Backend::Sqlite) } )*
+        }
+        mod postgres {
+            $( #[test] fn $name() { super::$name(super::Backend::Postgres) } )*
+        }
+    };
+}
+
+on_both_backends!(
+    environments_round_trip_and_names_are_unique,
+    one_active_operation_per_target,
+    operations_list_newest_first,
+    audit_is_newest_first,
+    secrets_authenticate_until_revoked_and_are_kept_only_hashed,
+    registrations_are_validated,
+    signing_key_is_made_once_and_kept,
+    a_live_lease_keeps_others_out_and_fences_their_writes,
+    a_lapsed_lease_or_a_dead_local_runner_can_be_taken_over,
+    racing_claims_have_one_winner,
+    renewing_needs_the_lease,
+);
+
+// ---------------------------------------------------------------------------------------
+// Environments, plans, operations, audit
+// ---------------------------------------------------------------------------------------
+
+fn environments_round_trip_and_names_are_unique(backend: Backend) {
+    let plane = Plane::new(backend);
+    let store = plane.open();
+    store.add_env(&sandbox("uat")).unwrap();
+    assert!(matches!(
+        store.add_env(&sandbox("uat")),
+        Err(Error::EnvExists(_))
+    ));
+    assert_eq!(store.env("uat").unwrap(), sandbox("uat"));
+    assert!(matches!(store.env("nope"), Err(Error::UnknownEnv(_))));
+    assert_eq!(store.plan("uat").unwrap(), None);
+    store.set_plan("uat", "[users]\n").unwrap();
+    store.set_plan("uat", "[users]\nkeep = []\n").unwrap();
+    assert_eq!(
+        store.plan("uat").unwrap().as_deref(),
+        Some("[users]\nkeep = []\n")
+    );
+    let mut moved = sandbox("uat");
+    moved.url = Some("https://uat.example.com".into());
+    store.update_env(&moved).unwrap();
+    assert_eq!(store.envs().unwrap(), [moved]);
+    store.remove_env("uat").unwrap();
+    assert!(store.envs().unwrap().is_empty());
+    assert!(matches!(store.plan("uat"), Err(Error::UnknownEnv(_))));
+}
+
+fn one_active_operation_per_target(backend: Backend) {
+    let plane = Plane::new(backend);
+    let store = plane.open();
+    store.add_env(&sandbox("uat")).unwrap();
+    let now = OffsetDateTime::now_utc();
+    let mut first = Operation::new_refresh("prod", "uat", now);
+    store.create_operation(&first).unwrap();
+    let second = Operation::new_refresh("prod", "uat", now);
+    let err = store.create_operation(&second).unwrap_err();
+    assert!(matches!(err, Error::TargetBusy { .. }), "{err}");
+    assert!(err.to_string().contains(&first.id), "{err}");
+    assert!(matches!(
+        store.remove_env("uat"),
+        Err(Error::EnvBusy { .. })
+    ));
+
+    first.state = OpState::SignedOff;
+    store.save_operation(&first).unwrap();
+    store.create_operation(&second).unwrap();
+    assert_eq!(
+        store.operation(&first.id).unwrap().state,
+        OpState::SignedOff
+    );
+    assert_eq!(
+        store.active_operation("uat").unwrap().unwrap().id,
+        second.id
+    );
+    assert!(matches!(
+        store.operation("op-nope"),
+        Err(Error::UnknownOperation(_))
+    ));
+}
+
+fn operations_list_newest_first(backend: Backend) {
+    let plane = Plane::new(backend);
+    let store = plane.open();
+    // The same creation time for all: insertion order breaks the tie.
+    let now = OffsetDateTime::now_utc();
+    let mut ids = Vec::new();
+    for target in ["uat", "train", "uat"] {
+        let mut op = Operation::new_refresh("prod", target, now);
+        op.state = OpState::SignedOff;
+        store.create_operation(&op).unwrap();
+        ids.push(op.id);
+    }
+    let all: Vec<String> = store
+        .operations(None)
+        .unwrap()
+        .into_iter()
+        .map(|o| o.id)
+        .collect();
+    assert_eq!(all, [ids[2].clone(), ids[1].clone(), ids[0].clone()]);
+    let uat: Vec<String> = store
+        .operations(Some("uat"))
+        .unwrap()
+        .into_iter()
+        .map(|o| o.id)
+        .collect();
+    assert_eq!(uat, [ids[2].clone(), ids[0].clone()]);
+}
+
+fn audit_is_newest_first(backend: Backend) {
+    let plane = Plane::new(backend);
+    let store = plane.open();
+    store.audit("alice", "refresh", Some("uat"), "ok").unwrap();
+    store.audit("bob", "signoff", None, "ok").unwrap();
+    let log = store.audit_log(10).unwrap();
+    assert_eq!(log.len(), 2);
+    assert_eq!(
+        (log[0].actor.as_str(), log[0].env.as_deref()),
+        ("bob", None)
+    );
+    assert_eq!(log[1].env.as_deref(), Some("uat"));
+    assert_eq!(store.audit_log(1).unwrap().len(), 1);
+}
+
+// ---------------------------------------------------------------------------------------
+// App registrations and the signing key
+// ---------------------------------------------------------------------------------------
+
+fn secrets_authenticate_until_revoked_and_are_kept_only_hashed(backend: Backend) {
+    let plane = Plane::new(backend);
+    let store = plane.open();
+    store.add_env(&sandbox("uat")).unwrap();
+
+    let (app, secret) = store
+        .register_app("ci", Role::Operator, &["uat".to_owned()])
+        .unwrap();
+    assert!(
+        secret.starts_with("dsec_") && secret.len() == 5 + 64,
+        "{secret}"
+    );
+    assert!(uuid::Uuid::parse_str(&app.client_id).is_ok());
+    assert_eq!(app.role, Role::Operator);
+    assert_eq!(app.environments, ["uat"]);
+    assert!(!format!("{app:?}").contains(&secret));
+    assert_eq!(store.app(&app.client_id).unwrap(), app);
+
+    let hash = plane.raw_text(&format!(
+        "SELECT secret_hash FROM apps WHERE client_id = '{}'",
+        app.client_id
+    ));
+    assert!(hash.starts_with("$argon2"), "{hash}");
+    assert!(!hash.contains(&secret));
+
+    assert_eq!(
+        store.authenticate_app(&app.client_id, &secret).unwrap(),
+        app
+    );
+    let wrong = format!("{secret}x");
+    assert!(matches!(
+        store.authenticate_app(&app.client_id, &wrong),
+        Err(Error::BadCredentials)
+    ));
+    assert!(matches!(
+        store.authenticate_app("00000000-0000-4000-8000-000000000000", &secret),
+        Err(Error::BadCredentials)
+    ));
+
+    let revoked = store.revoke_app("ci").unwrap();
+    assert_eq!(revoked.client_id, app.client_id);
+    assert!(revoked.is_revoked());
+    assert!(matches!(
+        store.authenticate_app(&app.client_id, &secret),
+        Err(Error::BadCredentials)
+    ));
+    let again = store.revoke_app(&app.client_id).unwrap_err();
+    assert!(matches!(again, Error::AppRevoked { .. }), "{again}");
+    assert!(again.to_string().contains("already revoked"), "{again}");
+    assert!(matches!(
+        store.revoke_app("ci"),
+        Err(Error::AppRevoked { .. })
+    ));
+    assert!(matches!(
+        store.revoke_app("nobody"),
+        Err(Error::UnknownApp(_))
+    ));
+
+    // A revoked name is free again; both registrations stay listed.
+    let (second, _) = store.register_app("ci", Role::Reader, &[]).unwrap();
+    let apps = store.apps().unwrap();
+    assert_eq!(apps.len(), 2);
+    assert_eq!(apps[0].client_id, app.client_id);
+    assert_eq!(apps[1], second);
+    assert!(second.covers("anything"));
+    assert!(!revoked.covers("prod"));
+}
+
+fn registrations_are_validated(backend: Backend) {
+    let plane = Plane::new(backend);
+    let store = plane.open();
+    store.add_env(&sandbox("uat")).unwrap();
+
+    let err = store
+        .register_app(
+            "ci",
+            Role::Reader,
+            &["uat".to_owned(), "qa".to_owned(), "dev".to_owned()],
+        )
+        .unwrap_err();
+    match &err {
+        Error::UnknownEnvs(names) => assert_eq!(names, &["dev", "qa"]),
+        other => panic!("{other}"),
+    }
+    assert!(err.to_string().contains("`dev`, `qa`"), "{err}");
+
+    for bad in ["", " ci", "a\nb", "6f1e0c2a-3b4d-4e5f-8a9b-0c1d2e3f4a5b"] {
+        assert!(
+            matches!(
+                store.register_app(bad, Role::Reader, &[]),
+                Err(Error::InvalidApp(_))
+            ),
+            "{bad:?}"
+        );
+    }
+    assert!(store.apps().unwrap().is_empty());
+
+    let (app, _) = store
+        .register_app("portal", Role::Admin, &["uat".to_owned(), "uat".to_owned()])
+        .unwrap();
+    assert_eq!(app.environments, ["uat"]);
+    assert!(matches!(
+        store.register_app("portal", Role::Reader, &[]),
+        Err(Error::AppExists(_))
+    ));
+    assert!(matches!(store.app("nope"), Err(Error::UnknownApp(_))));
+
+    let json = serde_json::to_value(&app).unwrap();
+    assert_eq!(json["role"], "admin");
+    assert_eq!(json["revoked_at"], serde_json::Value::Null);
+    let created = json["created_at"].as_str().unwrap();
+    assert!(created.contains('T') && created.ends_with('Z'), "{created}");
+    assert!(json.get("secret").is_none() && json.get("secret_hash").is_none());
+}
+
+fn signing_key_is_made_once_and_kept(backend: Backend) {
+    let plane = Plane::new(backend);
+
+    // Several first calls race, on a brand-new control plane; all must see the one key.
+    let keys: Vec<Vec<u8>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| plane.open().signing_key().unwrap()))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(keys[0].len(), 32);
+    assert!(keys.iter().all(|k| k == &keys[0]));
+    assert_eq!(plane.open().signing_key().unwrap(), keys[0]);
+
+    let other = Plane::new(backend);
+    assert_ne!(other.open().signing_key().unwrap(), keys[0]);
+}
+
+// ---------------------------------------------------------------------------------------
+// Leases
+// ---------------------------------------------------------------------------------------
+
+/// A running operation on `uat`, its lease held by this process.
+fn running_operation(store: &Store) -> Operation {
+    let op = Operation::new_refresh("prod", "uat", OffsetDateTime::now_utc());
+    store.create_operation(&op).unwrap();
+    store.operation(&op.id).unwrap()
+}
+
+/// Gives the lease of `op` to `runner`, lapsing in `ms` milliseconds (negative: lapsed).
+fn hand_lease_to(plane: &Plane, op: &Operation, runner: &str, ms: i64) {
+    let now_ms = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+    plane.raw(&format!(
+        "UPDATE operations SET runner = '{runner}', lease_until = {} WHERE id = '{}'",
+        now_ms + i128::from(ms),
+        op.id
+    ));
+}
+
+fn a_live_lease_keeps_others_out_and_fences_their_writes(backend: Backend) {
+    let plane = Plane::new(backend);
+    let store = plane.open();
+    let op = running_operation(&store);
+    let lease = op
+        .lease
+        .clone()
+        .expect("a new operation is leased to its creator");
+    assert_eq!(lease.runner, lease::runner());
+    assert!(lease.expires_in_ms > 20_000, "{lease:?}");
+    assert!(lease::is_live(&lease));
+
+    // Not even this process claims an operation it is running.
+    assert_eq!(
+        store.claim_operation(&op.id).unwrap(),
+        Claim::HeldBy(lease::runner().to_owned())
+    );
+
+    hand_lease_to(&plane, &op, "elsewhere:4242", 60_000);
+    assert_eq!(
+        store.claim_operation(&op.id).unwrap(),
+        Claim::HeldBy("elsewhere:4242".into())
+    );
+    let err = store.save_operation(&op).unwrap_err();
+    assert!(matches!(err, Error::LeaseLost { .. }), "{err}");
+    assert!(err.to_string().contains("elsewhere:4242"), "{err}");
+    // Nor may this process release or renew what it does not hold.
+    store.release_lease(&op.id).unwrap();
+    assert!(!store.renew_lease(&op.id).unwrap());
+    let held = store.operation(&op.id).unwrap().lease.unwrap();
+    assert_eq!(held.runner, "elsewhere:4242");
+    assert!(matches!(
+        store.claim_operation("op-nope"),
+        Err(Error::UnknownOperation(_))
+    ));
+}
+
+fn a_lapsed_lease_or_a_dead_local_runner_can_be_taken_over(backend: Backend) {
+    let plane = Plane::new(backend);
+    let store = plane.open();
+    let op = running_operation(&store);
+
+    hand_lease_to(&plane, &op, "elsewhere:4242", -1);
+    let lapsed = store.operation(&op.id).unwrap().lease.unwrap();
+    assert!(!lease::is_live(&lapsed), "{lapsed:?}");
+    assert_eq!(store.claim_operation(&op.id).unwrap(), Claim::Taken);
+    store.save_operation(&op).unwrap();
+
+    // A process of this machine that has ended holds nothing, however long its lease.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead_pid = child.id();
+    child.wait().unwrap();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let dead = format!("{}:{dead_pid}", host.trim());
+    hand_lease_to(&plane, &op, &dead, 60_000);
+    assert!(!lease::is_live(
+        &store.operation(&op.id).unwrap().lease.unwrap()
+    ));
+    assert_eq!(store.claim_operation(&op.id).unwrap(), Claim::Taken);
+
+    store.release_lease(&op.id).unwrap();
+    assert_eq!(store.operation(&op.id).unwrap().lease, None);
+    // Released, nobody writes before claiming it again.
+    let err = store.save_operation(&op).unwrap_err();
+    assert!(err.to_string().contains("was released"), "{err}");
+    assert_eq!(store.claim_operation(&op.id).unwrap(), Claim::Taken);
+    store.save_operation(&op).unwrap();
+}
+
+fn racing_claims_have_one_winner(backend: Backend) {
+    let plane = Plane::new(backend);
+    let op = running_operation(&plane.open());
+    hand_lease_to(&plane, &op, "elsewhere:4242", -1);
+    let claims: Vec<Claim> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..6)
+            .map(|_| {
+                let store = plane.open();
+                let id = op.id.clone();
+                s.spawn(move || store.claim_operation(&id).unwrap())
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let won = claims.iter().filter(|c| **c == Claim::Taken).count();
+    assert_eq!(won, 1, "{claims:?}");
+}
+
+fn renewing_needs_the_lease(backend: Backend) {
+    let plane = Plane::new(backend);
+    let store = plane.open();
+    let op = running_operation(&store);
+    hand_lease_to(&plane, &op, lease::runner(), 500);
+    assert!(store.renew_lease(&op.id).unwrap());
+    let renewed = store.operation(&op.id).unwrap().lease.unwrap();
+    assert!(renewed.expires_in_ms > 20_000, "{renewed:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Upgrades
+// ---------------------------------------------------------------------------------------
+
+/// A control plane written by version 1 (no leases) opens, keeps its operations and
+/// gains leases.
+#[test]
+fn a_version_1_sqlite_control_plane_is_upgraded() {
+    let plane = Plane::new(Backend::Sqlite);
+    let op = Operation::new_refresh("prod", "uat", OffsetDateTime::now_utc());
+    {
+        let store = plane.open();
+        store.create_operation(&op).unwrap();
+    }
+    plane.raw(
+        "CREATE TABLE old AS SELECT id, target, state, created_at, body FROM operations;
+         DROP TABLE operations;
+         CREATE TABLE operations (id TEXT PRIMARY KEY, target TEXT NOT NULL,
+             state TEXT NOT NULL, created_at TEXT NOT NULL, body TEXT NOT NULL);
+         INSERT INTO operations SELECT * FROM old;
+         DROP TABLE old;
+         PRAGMA user_version = 1;",
+    );
+    let store = plane.open();
+    let read = store.operation(&op.id).unwrap();
+    assert_eq!(read.id, op.id);
+    assert_eq!(read.lease, None);
+    assert_eq!(store.claim_operation(&op.id).unwrap(), Claim::Taken);
+    let version: i64 = rusqlite::Connection::open(match &plane.location {
+        Location::Sqlite(path) => path.clone(),
+        Location::Postgres(_) => unreachable!(),
+    })
+    .unwrap()
+    .pragma_query_value(None, "user_version", |r| r.get(0))
+    .unwrap();
+    assert_eq!(version, 2);
+}
