@@ -76,6 +76,9 @@ pub enum Command {
     /// Register, list and revoke the apps that may call the REST API.
     #[command(subcommand)]
     App(AppCommand),
+    /// Manage the people who may sign in to the web portal (served by `dataalm serve`).
+    #[command(subcommand)]
+    Admin(AdminCommand),
 }
 
 #[derive(Args)]
@@ -374,4 +377,23 @@ pub enum AppCommand {
     },
     /// Revoke a registration (by client id or name): its tokens stop working at once.
     Revoke { app: String },
+}
+
+#[derive(Subcommand)]
+pub enum AdminCommand {
+    /// Create a portal account. The password is asked for on the terminal, or read from
+    /// the first line of standard input when that is not a terminal.
+    CreateUser {
+        name: String,
+        /// reader (sees everything), operator (refreshes, signs off, changes users, jobs
+        /// and messages) or admin (also plans and the audit log).
+        #[arg(long)]
+        role: String,
+    },
+    /// List portal accounts.
+    ListUsers {
+        /// Print JSON, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
 }

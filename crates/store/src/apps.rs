@@ -11,13 +11,11 @@
 //! so the answer does not tell a caller which client ids exist.
 
 use crate::backend::Cells;
-use crate::{Error, Result, Store, format_time, from_json, is_duplicate, to_json};
-use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+use crate::secrets::{self, RANDOM_LEN};
+use crate::{Error, Result, Store, check_name, format_time, from_json, is_duplicate, to_json};
 use dataalm_core::Value;
 use dataalm_core::access::Role;
-use rand::TryRng;
 use serde::Serialize;
-use std::sync::OnceLock;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -25,14 +23,8 @@ use time::format_description::well_known::Rfc3339;
 /// secret scanner's rules.
 const SECRET_PREFIX: &str = "dsec_";
 
-/// Random bytes in a secret and in the signing key: 256 bits, beyond guessing.
-const RANDOM_LEN: usize = 32;
-
 /// The `settings` key of the token signing key.
 const SIGNING_KEY: &str = "token_signing_key";
-
-/// The longest name accepted; names are shown in lists and the audit log.
-const MAX_NAME_LEN: usize = 100;
 
 /// A registered app, as shown to admins. It has no secret: that exists only as a hash.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -71,7 +63,7 @@ impl Store {
         role: Role,
         environments: &[String],
     ) -> Result<(AppRegistration, String)> {
-        check_name(name)?;
+        check_name(name).map_err(Error::InvalidApp)?;
         let mut environments = environments.to_vec();
         environments.sort();
         environments.dedup();
@@ -91,11 +83,8 @@ impl Store {
             return Err(Error::AppExists(name.to_owned()));
         }
 
-        let secret = format!("{SECRET_PREFIX}{}", hex::encode(random_bytes()?));
-        let secret_hash = Argon2::default()
-            .hash_password(secret.as_bytes())
-            .map_err(|e| Error::Hash(e.to_string()))?
-            .to_string();
+        let secret = format!("{SECRET_PREFIX}{}", secrets::random_token()?);
+        let secret_hash = secrets::hash(&secret)?;
         let app = AppRegistration {
             client_id: uuid::Uuid::new_v4().to_string(),
             name: name.to_owned(),
@@ -188,24 +177,16 @@ impl Store {
             &[client_id.into()],
         )?;
         let Some(found) = found else {
-            // Same work as for a known id; the outcome is ignored.
-            let _ = Argon2::default().verify_password(secret.as_bytes(), dummy_hash());
+            secrets::verify(secret, None, "")?;
             return Err(Error::BadCredentials);
         };
         let secret_hash = found.text(6)?;
         let app = AppRow::read(&found)?.into_registration()?;
         // Verified before looking at revocation, so a revoked app takes as long as any.
-        let verified = Argon2::default().verify_password(secret.as_bytes(), secret_hash.as_str());
-        match verified {
-            Ok(()) if !app.is_revoked() => Ok(app),
-            Ok(()) | Err(argon2::password_hash::Error::PasswordInvalid) => {
-                Err(Error::BadCredentials)
-            }
-            // An unreadable stored hash is damage, not a wrong secret.
-            Err(e) => Err(Error::Corrupt(format!(
-                "secret hash of app {}: {e}",
-                app.client_id
-            ))),
+        let whose = format!("app {}", app.client_id);
+        match secrets::verify(secret, Some(&secret_hash), &whose)? {
+            true if !app.is_revoked() => Ok(app),
+            _ => Err(Error::BadCredentials),
         }
     }
 
@@ -214,7 +195,7 @@ impl Store {
     /// the same time both end up with the one key that was stored (insert-or-ignore,
     /// then read back).
     pub fn signing_key(&self) -> Result<Vec<u8>> {
-        let candidate = random_bytes()?;
+        let candidate = secrets::random_bytes()?;
         self.conn.execute(
             "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
             &[SIGNING_KEY.into(), Value::Blob(candidate.to_vec())],
@@ -309,49 +290,4 @@ impl AppRow {
             revoked_at,
         })
     }
-}
-
-/// Names are for people: no surrounding blanks or control characters, and not shaped
-/// like a client id, so `revoke_app` can never mistake one for the other.
-fn check_name(name: &str) -> Result<()> {
-    let problem = if name.trim().is_empty() {
-        "the name is empty"
-    } else if name.trim() != name {
-        "the name starts or ends with blanks"
-    } else if name.chars().any(char::is_control) {
-        "the name holds control characters"
-    } else if name.chars().count() > MAX_NAME_LEN {
-        "the name is longer than 100 characters"
-    } else if uuid::Uuid::parse_str(name).is_ok() {
-        "the name looks like a client id"
-    } else {
-        return Ok(());
-    };
-    Err(Error::InvalidApp(format!(
-        "{problem}: `{}`",
-        name.escape_debug()
-    )))
-}
-
-/// Bytes straight from the operating system's generator, for secrets and keys.
-fn random_bytes() -> Result<[u8; RANDOM_LEN]> {
-    let mut bytes = [0u8; RANDOM_LEN];
-    rand::rngs::SysRng
-        .try_fill_bytes(&mut bytes)
-        .map_err(|e| Error::Random(e.to_string()))?;
-    Ok(bytes)
-}
-
-/// A hash with the same parameters as real ones, to verify against when the client id is
-/// unknown. Made once per process (from a value nobody knows) rather than written in, so
-/// it follows argon2's defaults if they change.
-fn dummy_hash() -> &'static str {
-    static DUMMY: OnceLock<String> = OnceLock::new();
-    DUMMY.get_or_init(|| {
-        let password = random_bytes().unwrap_or([0x5a; RANDOM_LEN]);
-        Argon2::default()
-            .hash_password(&password)
-            .map(|h| h.to_string())
-            .unwrap_or_default()
-    })
 }

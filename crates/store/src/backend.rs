@@ -20,7 +20,7 @@ use std::path::Path;
 use std::time::Duration;
 
 /// Bump when [`SCHEMA`] changes, and teach [`migrate_sqlite`] the way from the last one.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// Every table, with `{blob}`, `{audit_key}` and `{operation_seq}` filled in per engine.
 const SCHEMA: &str = "
@@ -72,6 +72,19 @@ CREATE UNIQUE INDEX IF NOT EXISTS one_active_app_per_name
 CREATE TABLE IF NOT EXISTS settings (
     key TEXT PRIMARY KEY,
     value {blob} NOT NULL
+);
+-- Portal accounts and their sessions (`people.rs`); a session's token is kept as a digest.
+CREATE TABLE IF NOT EXISTS people (
+    name TEXT PRIMARY KEY,
+    role TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    token_hash TEXT PRIMARY KEY,
+    person TEXT NOT NULL REFERENCES people(name) ON DELETE CASCADE,
+    csrf TEXT NOT NULL,
+    expires_ms BIGINT NOT NULL
 );
 ";
 
@@ -244,9 +257,9 @@ fn migrate_sqlite(conn: &mut Connection) -> Result<()> {
             "ALTER TABLE operations ADD COLUMN runner TEXT;
              ALTER TABLE operations ADD COLUMN lease_until BIGINT;",
         )?;
-    } else if version != SCHEMA_VERSION {
-        tx.execute_batch(&schema_for(Dialect::Sqlite))?;
     }
+    // Every statement is `IF NOT EXISTS`: this adds the tables newer versions brought.
+    tx.execute_batch(&schema_for(Dialect::Sqlite))?;
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;
     Ok(())

@@ -31,8 +31,11 @@
 mod apps;
 mod backend;
 pub mod lease;
+mod people;
+mod secrets;
 
 pub use apps::AppRegistration;
+pub use people::{Person, Session};
 
 use backend::{Cells, Conn};
 use dataalm_core::{Environment, Location, Operation, Step, StepStatus, Value};
@@ -73,6 +76,10 @@ pub enum Error {
     UnknownEnvs(Vec<String>),
     #[error("invalid app registration: {0}")]
     InvalidApp(String),
+    #[error("invalid portal account: {0}")]
+    InvalidPerson(String),
+    #[error("a portal account named `{0}` already exists")]
+    PersonExists(String),
     #[error("an app named `{0}` is already registered: revoke it or choose another name")]
     AppExists(String),
     #[error("no app registration with client id or name `{0}`")]
@@ -110,6 +117,30 @@ fn lease_lost(op: &str, runner: Option<&str>) -> String {
     format!(
         "operation {op}: this process no longer holds its lease (it {holder}) and stops working on it"
     )
+}
+
+/// The longest name accepted for an app or a person; names are shown in lists and the
+/// audit log.
+const MAX_NAME_LEN: usize = 100;
+
+/// Names are for people to read: not empty, no surrounding blanks or control characters,
+/// and not shaped like a client id, so `revoke_app` can never mistake one for the other.
+/// The problem, in words, when the name will not do.
+fn check_name(name: &str) -> Result<(), String> {
+    let problem = if name.trim().is_empty() {
+        "the name is empty"
+    } else if name.trim() != name {
+        "the name starts or ends with blanks"
+    } else if name.chars().any(char::is_control) {
+        "the name holds control characters"
+    } else if name.chars().count() > MAX_NAME_LEN {
+        "the name is longer than 100 characters"
+    } else if uuid::Uuid::parse_str(name).is_ok() {
+        "the name looks like a client id"
+    } else {
+        return Ok(());
+    };
+    Err(format!("{problem}: `{}`", name.escape_debug()))
 }
 
 /// Whether an error is a unique index refusing a row.

@@ -121,6 +121,7 @@ on_both_backends!(
     a_lapsed_lease_or_a_dead_local_runner_can_be_taken_over,
     racing_claims_have_one_winner,
     renewing_needs_the_lease,
+    people_sign_in_with_hashed_passwords_and_sessions,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -485,6 +486,54 @@ fn renewing_needs_the_lease(backend: Backend) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Portal accounts and sessions
+// ---------------------------------------------------------------------------------------
+
+fn people_sign_in_with_hashed_passwords_and_sessions(backend: Backend) {
+    let plane = Plane::new(backend);
+    let store = plane.open();
+    let ada = store
+        .create_person("ada", Role::Operator, "correct horse")
+        .unwrap();
+    assert_eq!(ada.role, Role::Operator);
+    assert!(matches!(
+        store.create_person("ada", Role::Reader, "another one"),
+        Err(Error::PersonExists(_))
+    ));
+    for (name, password) in [("bob", "short"), (" bob", "long enough"), ("", "long enough")] {
+        let err = store.create_person(name, Role::Reader, password).unwrap_err();
+        assert!(matches!(err, Error::InvalidPerson(_)), "{err}");
+    }
+    assert_eq!(store.people().unwrap(), [ada.clone()]);
+    let hash = plane.raw_text("SELECT password_hash FROM people WHERE name = 'ada'");
+    assert!(hash.starts_with("$argon2") && !hash.contains("correct"), "{hash}");
+
+    assert_eq!(store.authenticate_person("ada", "correct horse").unwrap(), ada);
+    for (name, password) in [("ada", "wrong horse"), ("nobody", "correct horse")] {
+        assert!(matches!(
+            store.authenticate_person(name, password),
+            Err(Error::BadCredentials)
+        ));
+    }
+
+    let token = store
+        .open_session(&ada, std::time::Duration::from_secs(3600))
+        .unwrap();
+    let session = store.session(&token).unwrap().expect("a live session");
+    assert_eq!(session.person, ada);
+    assert_eq!(session.csrf.len(), 64);
+    let stored = plane.raw_text("SELECT token_hash FROM sessions");
+    assert_ne!(stored, token, "only a digest of the token is kept");
+    assert_eq!(store.session("not-a-token").unwrap(), None);
+    store.close_session(&token).unwrap();
+    assert_eq!(store.session(&token).unwrap(), None);
+
+    let brief = store.open_session(&ada, std::time::Duration::ZERO).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    assert_eq!(store.session(&brief).unwrap(), None, "expired");
+}
+
+// ---------------------------------------------------------------------------------------
 // Upgrades
 // ---------------------------------------------------------------------------------------
 
@@ -519,5 +568,6 @@ fn a_version_1_sqlite_control_plane_is_upgraded() {
     .unwrap()
     .pragma_query_value(None, "user_version", |r| r.get(0))
     .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
+    assert!(store.people().unwrap().is_empty(), "newer tables are added too");
 }

@@ -39,6 +39,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Audit(args) => audit(&store()?, args.limit, args.json),
         Command::Serve(args) => service::serve(&location()?, args),
         Command::App(cmd) => service::app(&store()?, cmd),
+        Command::Admin(cmd) => service::admin(&store()?, cmd),
     }
 }
 

@@ -1,0 +1,152 @@
+//! People who use the web portal, and their sessions.
+//!
+//! A person has a name, a role (the API's roles) and a password kept only as an argon2
+//! hash. Signing in opens a session: a random token that only the person's browser holds
+//! (the control plane keeps its SHA-256 digest) and a CSRF token that every form carries
+//! back. Sessions live in the control plane, so servers sharing one share sessions.
+
+use crate::backend::Cells;
+use crate::secrets;
+use crate::{Error, Result, Store, check_name, format_time, is_duplicate};
+use dataalm_core::Value;
+use dataalm_core::access::Role;
+use serde::Serialize;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// Shorter passwords are refused.
+pub const MIN_PASSWORD_LEN: usize = 8;
+
+/// A portal account, as shown to admins. It has no password: that exists only as a hash.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Person {
+    pub name: String,
+    pub role: Role,
+}
+
+/// A signed-in person, found from the browser's session token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Session {
+    pub person: Person,
+    /// What every form of this session must send back.
+    pub csrf: String,
+}
+
+impl Store {
+    /// Creates a portal account. Refused when the name is taken or will not do, or the
+    /// password is too short.
+    pub fn create_person(&self, name: &str, role: Role, password: &str) -> Result<Person> {
+        check_name(name).map_err(Error::InvalidPerson)?;
+        if password.chars().count() < MIN_PASSWORD_LEN {
+            return Err(Error::InvalidPerson(format!(
+                "the password is shorter than {MIN_PASSWORD_LEN} characters"
+            )));
+        }
+        let hash = secrets::hash(password)?;
+        let inserted = self.conn.execute(
+            "INSERT INTO people (name, role, password_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
+            &[
+                name.into(),
+                role.as_str().into(),
+                hash.into(),
+                format_time(OffsetDateTime::now_utc()).into(),
+            ],
+        );
+        match inserted {
+            Ok(_) => Ok(Person {
+                name: name.to_owned(),
+                role,
+            }),
+            Err(e) if is_duplicate(&e) => Err(Error::PersonExists(name.to_owned())),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every portal account, by name.
+    pub fn people(&self) -> Result<Vec<Person>> {
+        self.conn
+            .query("SELECT name, role FROM people ORDER BY name", &[])?
+            .iter()
+            .map(|row| read_person(row, 0))
+            .collect()
+    }
+
+    /// Checks a person's password. An unknown name and a wrong password both give
+    /// `BadCredentials`, after the same work.
+    pub fn authenticate_person(&self, name: &str, password: &str) -> Result<Person> {
+        let found = self.conn.query_opt(
+            "SELECT name, role, password_hash FROM people WHERE name = ?1",
+            &[name.into()],
+        )?;
+        let hash = found.as_ref().map(|row| row.text(2)).transpose()?;
+        if !secrets::verify(password, hash.as_deref(), &format!("person {name}"))? {
+            return Err(Error::BadCredentials);
+        }
+        match found {
+            Some(row) => read_person(&row, 0),
+            None => Err(Error::BadCredentials),
+        }
+    }
+
+    /// Opens a session for `person` lasting `ttl`; returns the token for the cookie.
+    pub fn open_session(&self, person: &Person, ttl: Duration) -> Result<String> {
+        let token = secrets::random_token()?;
+        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2);
+        self.conn.execute(
+            &format!(
+                "INSERT INTO sessions (token_hash, person, csrf, expires_ms) VALUES (?1, ?2, ?3, {} + ?4)",
+                self.conn.now_ms()
+            ),
+            &[
+                secrets::digest(&token).into(),
+                person.name.as_str().into(),
+                secrets::random_token()?.into(),
+                ttl_ms.into(),
+            ],
+        )?;
+        // Expired sessions are of no use to anyone; this is as good a time as any.
+        self.conn.execute(
+            &format!("DELETE FROM sessions WHERE expires_ms < {}", self.conn.now_ms()),
+            &[],
+        )?;
+        Ok(token)
+    }
+
+    /// The live session with this token, if any.
+    pub fn session(&self, token: &str) -> Result<Option<Session>> {
+        let row = self.conn.query_opt(
+            &format!(
+                "SELECT p.name, p.role, s.csrf FROM sessions s JOIN people p ON p.name = s.person
+                 WHERE s.token_hash = ?1 AND s.expires_ms > {}",
+                self.conn.now_ms()
+            ),
+            &[secrets::digest(token).into()],
+        )?;
+        row.map(|row| {
+            Ok(Session {
+                person: read_person(&row, 0)?,
+                csrf: row.text(2)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Ends a session (sign-out); nothing if there is none.
+    pub fn close_session(&self, token: &str) -> Result<()> {
+        self.conn.execute(
+            "DELETE FROM sessions WHERE token_hash = ?1",
+            &[secrets::digest(token).into()],
+        )?;
+        Ok(())
+    }
+}
+
+/// A person from columns `at` (name) and `at + 1` (role).
+fn read_person(row: &[Value], at: usize) -> Result<Person> {
+    let name = row.text(at)?;
+    let role = row
+        .text(at + 1)?
+        .parse()
+        .map_err(|e| Error::Corrupt(format!("role of person {name}: {e}")))?;
+    Ok(Person { name, role })
+}
