@@ -107,6 +107,13 @@ pub fn set_jobs_status(
     )
 }
 
+/// The environment's broadcast messages.
+pub fn list_messages(store: &Store, env: &str) -> Result<Vec<dataalm_app::broadcast::Message>> {
+    let mut target = read(store, env)?;
+    let profile = target.profile.clone();
+    Ok(dataalm_app::broadcast::list(target.db(), &profile)?)
+}
+
 /// Posts a broadcast message to the environment's signed-in users; returns its id.
 pub fn post_message(
     store: &Store,

@@ -106,6 +106,10 @@ pub type ApiResult<T> = Result<T, ApiError>;
 /// unknown route, a wrong method) are plain text from axum; this gives them the API's
 /// JSON shape, or OAuth2's at the token endpoint, keeping their status and headers.
 pub async fn json_errors(request: Request, next: Next) -> Response {
+    // The portal answers people with pages of its own.
+    if request.uri().path().starts_with("/portal") {
+        return next.run(request).await;
+    }
     let oauth = request.uri().path().ends_with("/oauth2/token");
     let response = next.run(request).await;
     let status = response.status();

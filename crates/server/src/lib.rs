@@ -11,6 +11,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod portal;
 pub mod routes;
 pub mod state;
 
@@ -107,6 +108,7 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .route("/api/health", get(|| async { "ok" }))
+        .merge(portal::routes())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn(error::json_errors))
         .with_state(state)

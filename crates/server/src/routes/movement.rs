@@ -57,7 +57,15 @@ pub async fn refresh(
     if let Err(e) = caller.require_env(Role::Operator, &target) {
         return failed(e);
     }
-    match begin_and_run(&state, &caller, source, target, CopyOptions::default()).await {
+    match begin_and_run(
+        &state,
+        caller.actor(),
+        source,
+        target,
+        CopyOptions::default(),
+    )
+    .await
+    {
         Ok(op) => envelope(StatusCode::OK, Some(&op.id), None, Value::Null),
         Err(e) => failed(e),
     }

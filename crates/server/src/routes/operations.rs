@@ -56,7 +56,7 @@ pub async fn start(
         owners_and_grants: !request.no_owner,
         ..CopyOptions::default()
     };
-    let op = begin_and_run(&state, &caller, request.source, target, copy).await?;
+    let op = begin_and_run(&state, caller.actor(), request.source, target, copy).await?;
     Ok(accepted(&op.id))
 }
 
@@ -64,12 +64,11 @@ pub async fn start(
 /// background. Returns the operation as recorded.
 pub async fn begin_and_run(
     state: &AppState,
-    caller: &Caller,
+    actor: Actor,
     source: String,
     target: String,
     copy: CopyOptions,
 ) -> ApiResult<Operation> {
-    let actor = caller.actor();
     let begin_actor = actor.clone();
     let op = state
         .blocking(move |store| {
@@ -82,7 +81,7 @@ pub async fn begin_and_run(
     Ok(recorded)
 }
 
-fn context<'a>(store: &'a Store, actor: &'a Actor) -> Context<'a> {
+pub(crate) fn context<'a>(store: &'a Store, actor: &'a Actor) -> Context<'a> {
     Context {
         store,
         progress: &Silent,

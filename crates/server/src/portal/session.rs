@@ -1,0 +1,244 @@
+//! Who is signed in: the session cookie, signing in and out, roles and CSRF checks.
+//!
+//! The cookie holds a random token (the control plane keeps only its digest); it is
+//! `HttpOnly` (no script reads it), `SameSite=Strict` (no other site's page sends it)
+//! and `Secure` when the request came over TLS (a proxy's `X-Forwarded-Proto: https`).
+//! Every form also carries the session's CSRF token, checked on every POST.
+
+use super::form::{FormData, encode};
+use super::{Page, PageError, render};
+use crate::error::ApiError;
+use crate::state::AppState;
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use dataalm_core::access::Role;
+use dataalm_ops::Actor;
+use dataalm_store::{Error as StoreError, Person};
+use serde::Deserialize;
+use std::time::Duration;
+
+const COOKIE: &str = "dataalm_session";
+/// Signing in from the login form needs this cookie to match the form's field, so another
+/// site cannot sign a browser in to an account of its choosing.
+const LOGIN_COOKIE: &str = "dataalm_login";
+/// How long a session lasts.
+const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
+
+/// A signed-in person, for a page.
+#[derive(Clone)]
+pub struct Visitor {
+    pub person: Person,
+    pub csrf: String,
+}
+
+impl Visitor {
+    pub fn actor(&self) -> Actor {
+        Actor(format!("person:{}", self.person.name))
+    }
+
+    pub fn can(&self, role: Role) -> bool {
+        self.person.role.allows(role)
+    }
+
+    /// Refuses a role below `needed`.
+    pub fn require(&self, needed: Role) -> Result<(), PageError> {
+        if self.can(needed) {
+            return Ok(());
+        }
+        Err(PageError(ApiError::forbidden(format!(
+            "this needs the {needed} role; {} has {}",
+            self.person.name, self.person.role
+        ))))
+    }
+
+    /// Refuses a form that does not carry this session's CSRF token.
+    pub fn check_csrf(&self, sent: &str) -> Result<(), PageError> {
+        if !sent.is_empty() && sent == self.csrf {
+            return Ok(());
+        }
+        Err(PageError(ApiError::forbidden(
+            "this form was not sent from a page of this portal (its CSRF token is missing or \
+             stale): reload the page and try again",
+        )))
+    }
+}
+
+impl FromRequestParts<AppState> for Visitor {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Visitor, Response> {
+        let to_login = || {
+            let next = parts.uri.path_and_query().map_or("/portal", |p| p.as_str());
+            Redirect::to(&format!("/portal/login?next={}", encode(next))).into_response()
+        };
+        let Some(token) = cookie(&parts.headers, COOKIE) else {
+            return Err(to_login());
+        };
+        let found = state
+            .blocking(move |store| Ok(store.session(&token)?))
+            .await
+            .map_err(|e| PageError(e).into_response())?;
+        match found {
+            Some(session) => Ok(Visitor {
+                person: session.person,
+                csrf: session.csrf,
+            }),
+            None => Err(to_login()),
+        }
+    }
+}
+
+/// The value of cookie `name`, if the request has it.
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// A `Set-Cookie` value with the portal's attributes; `max_age` 0 deletes it.
+fn set_cookie(headers: &HeaderMap, name: &str, value: &str, max_age: u64) -> HeaderValue {
+    let tls = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"));
+    let secure = if tls { "; Secure" } else { "" };
+    let text =
+        format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}");
+    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    page: Page,
+    next: String,
+    error: String,
+    login_csrf: String,
+}
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    #[serde(default)]
+    next: String,
+}
+
+pub async fn login_form(headers: HeaderMap, Query(query): Query<LoginQuery>) -> Response {
+    login_page(&headers, &query.next, "", StatusCode::OK)
+}
+
+fn login_page(headers: &HeaderMap, next: &str, error: &str, status: StatusCode) -> Response {
+    let login_csrf = hex_token();
+    let page = LoginPage {
+        page: Page::anonymous("Sign in"),
+        next: safe_next(next).to_owned(),
+        error: error.to_owned(),
+        login_csrf: login_csrf.clone(),
+    };
+    let mut response = render(&page);
+    *response.status_mut() = status;
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(headers, LOGIN_COOKIE, &login_csrf, 3600),
+    );
+    response
+}
+
+pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let form = FormData::parse(&body);
+    let next = safe_next(form.get("next")).to_owned();
+    let sent = form.get("csrf");
+    if sent.is_empty() || cookie(&headers, LOGIN_COOKIE).as_deref() != Some(sent) {
+        let message = "the sign-in form expired or did not come from this portal; try again";
+        return login_page(&headers, &next, message, StatusCode::FORBIDDEN);
+    }
+    let (name, password) = (form.get("name").to_owned(), form.get("password").to_owned());
+    let result = state
+        .blocking(move |store| {
+            let person = match store.authenticate_person(&name, &password) {
+                Ok(person) => person,
+                Err(StoreError::BadCredentials) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            };
+            let token = store.open_session(&person, SESSION_TTL)?;
+            store.audit(
+                &format!("person:{}", person.name),
+                "portal sign-in",
+                None,
+                "ok",
+            )?;
+            Ok(Some(token))
+        })
+        .await;
+    match result {
+        Ok(Some(token)) => {
+            let mut response = Redirect::to(&next).into_response();
+            let max_age = SESSION_TTL.as_secs();
+            response.headers_mut().append(
+                header::SET_COOKIE,
+                set_cookie(&headers, COOKIE, &token, max_age),
+            );
+            response.headers_mut().append(
+                header::SET_COOKIE,
+                set_cookie(&headers, LOGIN_COOKIE, "", 0),
+            );
+            response
+        }
+        Ok(None) => login_page(
+            &headers,
+            &next,
+            "wrong name or password",
+            StatusCode::UNAUTHORIZED,
+        ),
+        Err(e) => PageError(e).into_response(),
+    }
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    visitor.check_csrf(FormData::parse(&body).get("csrf"))?;
+    if let Some(token) = cookie(&headers, COOKIE) {
+        let actor = visitor.actor();
+        state
+            .blocking(move |store| {
+                store.close_session(&token)?;
+                Ok(store.audit(&actor.0, "portal sign-out", None, "ok")?)
+            })
+            .await?;
+    }
+    let mut response = Redirect::to("/portal/login").into_response();
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, set_cookie(&headers, COOKIE, "", 0));
+    Ok(response)
+}
+
+/// Only paths of this portal are followed after signing in, never another site.
+fn safe_next(next: &str) -> &str {
+    if next.starts_with("/portal") && !next.starts_with("//") {
+        next
+    } else {
+        "/portal"
+    }
+}
+
+/// A random token for the sign-in form (not a secret kept anywhere: it only has to be
+/// unguessable by another site).
+fn hex_token() -> String {
+    use rand::TryRng;
+    let mut bytes = [0u8; 32];
+    let _ = rand::rngs::SysRng.try_fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
