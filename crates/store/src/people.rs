@@ -106,7 +106,10 @@ impl Store {
         )?;
         // Expired sessions are of no use to anyone; this is as good a time as any.
         self.conn.execute(
-            &format!("DELETE FROM sessions WHERE expires_ms < {}", self.conn.now_ms()),
+            &format!(
+                "DELETE FROM sessions WHERE expires_ms < {}",
+                self.conn.now_ms()
+            ),
             &[],
         )?;
         Ok(token)

@@ -500,15 +500,27 @@ fn people_sign_in_with_hashed_passwords_and_sessions(backend: Backend) {
         store.create_person("ada", Role::Reader, "another one"),
         Err(Error::PersonExists(_))
     ));
-    for (name, password) in [("bob", "short"), (" bob", "long enough"), ("", "long enough")] {
-        let err = store.create_person(name, Role::Reader, password).unwrap_err();
+    for (name, password) in [
+        ("bob", "short"),
+        (" bob", "long enough"),
+        ("", "long enough"),
+    ] {
+        let err = store
+            .create_person(name, Role::Reader, password)
+            .unwrap_err();
         assert!(matches!(err, Error::InvalidPerson(_)), "{err}");
     }
     assert_eq!(store.people().unwrap(), [ada.clone()]);
     let hash = plane.raw_text("SELECT password_hash FROM people WHERE name = 'ada'");
-    assert!(hash.starts_with("$argon2") && !hash.contains("correct"), "{hash}");
+    assert!(
+        hash.starts_with("$argon2") && !hash.contains("correct"),
+        "{hash}"
+    );
 
-    assert_eq!(store.authenticate_person("ada", "correct horse").unwrap(), ada);
+    assert_eq!(
+        store.authenticate_person("ada", "correct horse").unwrap(),
+        ada
+    );
     for (name, password) in [("ada", "wrong horse"), ("nobody", "correct horse")] {
         assert!(matches!(
             store.authenticate_person(name, password),
@@ -569,5 +581,8 @@ fn a_version_1_sqlite_control_plane_is_upgraded() {
     .pragma_query_value(None, "user_version", |r| r.get(0))
     .unwrap();
     assert_eq!(version, 3);
-    assert!(store.people().unwrap().is_empty(), "newer tables are added too");
+    assert!(
+        store.people().unwrap().is_empty(),
+        "newer tables are added too"
+    );
 }

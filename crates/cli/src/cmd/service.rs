@@ -125,7 +125,10 @@ fn read_password(name: &str) -> Result<String> {
     if std::io::stdin().is_terminal() {
         let first = rpassword::prompt_password(format!("password for {name}: "))?;
         let again = rpassword::prompt_password("again: ")?;
-        anyhow::ensure!(first == again, "the two passwords differ; nothing was created");
+        anyhow::ensure!(
+            first == again,
+            "the two passwords differ; nothing was created"
+        );
         return Ok(first);
     }
     let mut line = String::new();
