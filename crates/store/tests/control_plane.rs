@@ -510,7 +510,7 @@ fn people_sign_in_with_hashed_passwords_and_sessions(backend: Backend) {
             .unwrap_err();
         assert!(matches!(err, Error::InvalidPerson(_)), "{err}");
     }
-    assert_eq!(store.people().unwrap(), [ada.clone()]);
+    assert_eq!(store.people().unwrap(), std::slice::from_ref(&ada));
     let hash = plane.raw_text("SELECT password_hash FROM people WHERE name = 'ada'");
     assert!(
         hash.starts_with("$argon2") && !hash.contains("correct"),
