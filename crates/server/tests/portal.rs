@@ -54,6 +54,10 @@ async fn browser_opens_a_page() {
 
     let shot = browser.screenshot("browser_opens_a_page").await;
     let png = std::fs::read(&shot).unwrap();
-    assert!(png.starts_with(b"\x89PNG"), "{} is not a PNG", shot.display());
+    assert!(
+        png.starts_with(b"\x89PNG"),
+        "{} is not a PNG",
+        shot.display()
+    );
     browser.quit().await;
 }

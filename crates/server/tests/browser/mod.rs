@@ -48,7 +48,10 @@ const CHROMIUM_ARGS: &[&str] = &[
 
 /// `<workspace>/target/portal-screenshots`: screenshots and the chromedriver log.
 pub fn artifacts_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/portal-screenshots");
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2);
+    let dir = workspace
+        .expect("workspace")
+        .join("target/portal-screenshots");
     std::fs::create_dir_all(&dir).expect("create target/portal-screenshots");
     dir
 }
@@ -100,7 +103,7 @@ fn start_chromedriver() -> String {
             Ok(mut child) => {
                 let _ = tx.send(Ok(()));
                 let status = child.wait();
-                eprintln!("chromedriver exited: {status:?}");
+                let _ = tx.send(Err(std::io::Error::other(format!("exited: {status:?}"))));
             }
             Err(e) => {
                 let _ = tx.send(Err(e));
@@ -113,6 +116,9 @@ fn start_chromedriver() -> String {
 
     let deadline = Instant::now() + Duration::from_secs(20);
     while !driver_ready(port) {
+        if let Ok(Err(e)) = rx.try_recv() {
+            panic!("chromedriver on port {port}: {e}; see {}", log.display());
+        }
         if Instant::now() > deadline {
             panic!(
                 "chromedriver on port {port} not ready after 20 s; see {}",
@@ -127,36 +133,39 @@ fn start_chromedriver() -> String {
 /// Asks the child to be killed when its parent dies, even by SIGKILL or abort, so no
 /// chromedriver outlives a test run. Runs in the child between fork and exec.
 fn die_with_parent(parent: u32) -> std::io::Result<()> {
-    // The `libc` crate is not a dependency of this package; these two values are the
-    // same on every Linux architecture.
-    const PR_SET_PDEATHSIG: std::ffi::c_int = 1;
-    const SIGKILL: std::ffi::c_ulong = 9;
-    unsafe extern "C" {
-        fn prctl(option: std::ffi::c_int, ...) -> std::ffi::c_int;
-    }
     // SAFETY: prctl(PR_SET_PDEATHSIG, signal) only sets a flag on the calling process.
-    if unsafe { prctl(PR_SET_PDEATHSIG, SIGKILL) } != 0 {
+    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) } != 0 {
         return Err(std::io::Error::last_os_error());
     }
-    // The parent may have died before the flag was set.
+    // The parent may have died before the flag was set. (No allocation here.)
     if std::os::unix::process::parent_id() != parent {
-        std::process::exit(1);
+        return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
     }
     Ok(())
 }
 
 /// Whether chromedriver answers `GET /status` with `"ready": true`. Plain std, since
 /// this runs inside the tests' async runtimes, where a blocking HTTP client may not.
+/// ChromeDriver answers `Connection: close` but keeps the connection open, and ignores
+/// HTTP/1.0: read until the answer is seen rather than to the end.
 fn driver_ready(port: u16) -> bool {
     let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
         return false;
     };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
     let request = "GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-    let mut response = String::new();
-    stream.write_all(request.as_bytes()).is_ok()
-        && stream.read_to_string(&mut response).is_ok()
-        && response.contains("\"ready\":true")
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut response = Vec::new();
+    let mut chunk = [0; 1024];
+    while let Ok(n @ 1..) = stream.read(&mut chunk) {
+        response.extend_from_slice(&chunk[..n]);
+        if String::from_utf8_lossy(&response).contains("\"ready\":true") {
+            return true;
+        }
+    }
+    false
 }
 
 // ---------------------------------------------------------------------------------------
@@ -222,7 +231,7 @@ impl Browser {
                 Err(_) if Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
-                Err(e) => self.fail(&format!("no element {css} after {WAIT:?}: {e}")).await,
+                Err(_) => self.fail(&format!("no element {css} after {WAIT:?}")).await,
             }
         }
     }
@@ -265,7 +274,10 @@ impl Browser {
             arguments[0].dispatchEvent(new Event('input', { bubbles: true }));
             arguments[0].dispatchEvent(new Event('change', { bubbles: true }));";
         self.driver
-            .execute(script, vec![input.to_json().expect("element"), value.into()])
+            .execute(
+                script,
+                vec![input.to_json().expect("element"), value.into()],
+            )
             .await
             .expect("set value");
     }
