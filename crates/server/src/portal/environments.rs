@@ -283,7 +283,7 @@ fn outcome<T>(
     result: Result<T, ApiError>,
     said: impl FnOnce(T) -> String,
 ) -> Response {
-    let path = format!("{}?at={anchor}", env_path(env));
+    let path = format!("{}#{anchor}", env_path(env));
     back(&path, result.map(said).map_err(|e| e.message))
 }
 

@@ -123,14 +123,22 @@ pub struct Flash {
     pub error: String,
 }
 
-/// Back to `path` with a notice (or an error) for the person.
+/// Back to `path` (which may end in a `#section`) with a notice (or an error) for the
+/// person.
 pub fn back(path: &str, outcome: Result<String, String>) -> Response {
     let (key, text) = match outcome {
         Ok(text) => ("notice", text),
         Err(text) => ("error", text),
     };
+    let (path, section) = path.split_once('#').unwrap_or((path, ""));
     let separator = if path.contains('?') { '&' } else { '?' };
-    Redirect::to(&format!("{path}{separator}{key}={}", form::encode(&text))).into_response()
+    let section = if section.is_empty() {
+        String::new()
+    } else {
+        format!("#{section}")
+    };
+    let text = form::encode(&text);
+    Redirect::to(&format!("{path}{separator}{key}={text}{section}")).into_response()
 }
 
 pub fn render(template: &impl Template) -> Response {

@@ -220,7 +220,7 @@ impl OpView {
                     name: s.step.to_string(),
                     status: s.status.as_str().to_owned(),
                     took: match (s.started_at, s.ended_at) {
-                        (Some(a), Some(b)) => format!("{:.1} s", (b - a).as_seconds_f64()),
+                        (Some(a), Some(b)) => took(b - a),
                         _ => String::new(),
                     },
                     rows: s.rows,
@@ -241,6 +241,15 @@ impl OpView {
             can_roll_back: !running && op.state.is_active(),
             can_resume: interrupted || op.state == OpState::Failed,
         }
+    }
+}
+
+fn took(d: time::Duration) -> String {
+    let ms = d.whole_milliseconds();
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else {
+        format!("{:.1} s", d.as_seconds_f64())
     }
 }
 
