@@ -486,3 +486,49 @@ fn of_two_servers_the_survivor_finishes_a_refresh_the_other_crashed_in() {
     // The crash came after the copy was journaled: B went on from Neutralize.
     assert!(!b.said("failpoint"), "{}", b.log());
 }
+
+/// Portal accounts come from the CLI; the password is read from standard input when it
+/// is not a terminal, and only its hash is kept.
+#[test]
+fn portal_accounts_are_created_from_the_cli() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let plane = Plane::in_home(dir.path().join("home"));
+    let create = |name: &str, password: &str| {
+        let mut child = plane
+            .dataalm()
+            .args(["admin", "create-user", name, "--role", "operator"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run dataalm");
+        let mut stdin = child.stdin.take().expect("stdin");
+        writeln!(stdin, "{password}").expect("write the password");
+        drop(stdin);
+        child.wait_with_output().expect("wait")
+    };
+    let made = create("ada", "a long password");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let short = create("bob", "short");
+    assert!(!short.status.success());
+    assert!(String::from_utf8_lossy(&short.stderr).contains("shorter than 8"));
+    let again = create("ada", "another long one");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+
+    let people: Value =
+        serde_json::from_str(&plane.ok(&["admin", "list-users", "--json"])).expect("JSON");
+    assert_eq!(
+        people,
+        serde_json::json!([{"name": "ada", "role": "operator"}])
+    );
+    let db = rusqlite::Connection::open(dir.path().join("home/control.db")).expect("open");
+    let hash: String = db
+        .query_row("SELECT password_hash FROM people", [], |r| r.get(0))
+        .expect("hash");
+    assert!(hash.starts_with("$argon2") && !hash.contains("long password"));
+}

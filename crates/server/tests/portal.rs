@@ -383,6 +383,12 @@ async fn a_refresh_from_start_to_sign_off() {
     );
     browser.screenshot("environment").await;
 
+    // The plan's dry run lists what applying it would change, and changes nothing.
+    browser.click("#dry-run").await;
+    browser
+        .wait_for_text("#plan-changes", "change(s)", Duration::from_secs(10))
+        .await;
+
     // Sign off.
     browser.goto(&op_url).await;
     browser.click("#sign-off").await;
@@ -509,7 +515,9 @@ async fn bad_input_is_refused_in_words_and_changes_nothing() {
     browser.goto(&portal.url("/portal/env/uat")).await;
     browser.upload("#user-file", &list).await;
     browser.click("#upload-users").await;
-    browser.wait_for_text("#error", "nobody-here", Duration::from_secs(10)).await;
+    browser
+        .wait_for_text("#error", "nobody-here", Duration::from_secs(10))
+        .await;
     assert!(!portal.enabled("uat", &known), "all or nothing");
 
     browser.set_value("#message-from", "2026-12-01T18:00").await;
@@ -519,10 +527,14 @@ async fn bad_input_is_refused_in_words_and_changes_nothing() {
         .wait_for_text("#error", "must be after", Duration::from_secs(10))
         .await;
 
-    browser.goto(&portal.url("/portal/refresh?source=prod&target=uat")).await;
+    browser
+        .goto(&portal.url("/portal/refresh?source=prod&target=uat"))
+        .await;
     browser.fill("#confirm", "prod").await;
     browser.click("#start-refresh").await;
-    browser.wait_for_text("#error", "type `uat`", Duration::from_secs(10)).await;
+    browser
+        .wait_for_text("#error", "type `uat`", Duration::from_secs(10))
+        .await;
     let store = Store::open(portal.home.path()).expect("control plane");
     assert!(store.operations(None).expect("operations").is_empty());
     browser.quit().await;
