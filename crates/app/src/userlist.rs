@@ -9,10 +9,11 @@
 
 use crate::users::{self, User};
 use crate::{Error, Result};
-use calamine::{Data, Reader, Xlsx, open_workbook};
+use calamine::{Data, Reader, Xlsx};
 use dataalm_core::Profile;
 use dataalm_engine::Database;
 use rust_xlsxwriter::{Format, Workbook, XlsxError};
+use std::io::Cursor;
 use std::path::Path;
 
 /// Headings that name the column of users.
@@ -25,6 +26,12 @@ const EXPORT_HEADINGS: [&str; 4] = ["id", "name", "email", "enabled"];
 /// The ids or e-mails a file lists, in order (a recognized header skipped).
 pub fn read_user_list(path: &Path) -> Result<Vec<String>> {
     Ok(read(path)?.entries)
+}
+
+/// The ids or e-mails in an uploaded file's bytes, read as [`read_user_list`] reads a
+/// file; `name` (the upload's file name, or `users.csv`/`users.xlsx`) gives the format.
+pub fn parse_user_list(name: &str, bytes: &[u8]) -> Result<Vec<String>> {
+    Ok(parse(Path::new(name), bytes)?.entries)
 }
 
 /// The user ids a file names, resolved against the database like [`users::resolve`]; a first
@@ -46,7 +53,13 @@ pub fn resolve_file(db: &mut dyn Database, profile: &Profile, path: &Path) -> Re
 
 /// Writes users to an XLSX file: columns id, name, email, enabled (`yes`/`no`).
 pub fn write_users_xlsx(path: &Path, users: &[User]) -> Result<()> {
-    let file_error = |e: XlsxError| file_error(path, e.to_string());
+    let bytes = users_xlsx(users).map_err(|e| file_error(path, e.to_string()))?;
+    std::fs::write(path, bytes).map_err(|e| file_error(path, e.to_string()))
+}
+
+/// Users as the bytes of an XLSX file, as [`write_users_xlsx`] writes it.
+pub fn users_xlsx(users: &[User]) -> Result<Vec<u8>> {
+    let file_error = |e: XlsxError| file_error(Path::new("users.xlsx"), e.to_string());
     let mut workbook = Workbook::new();
     let sheet = workbook.add_worksheet();
     sheet.set_name("users").map_err(file_error)?;
@@ -70,7 +83,7 @@ pub fn write_users_xlsx(path: &Path, users: &[User]) -> Result<()> {
     }
     sheet.set_freeze_panes(1, 0).map_err(file_error)?;
     sheet.autofit();
-    workbook.save(path).map_err(file_error)
+    workbook.save_to_buffer().map_err(file_error)
 }
 
 /// What a file lists, and whether its first row was taken for a header.
@@ -80,14 +93,20 @@ struct List {
 }
 
 fn read(path: &Path) -> Result<List> {
+    let bytes = std::fs::read(path).map_err(|e| file_error(path, e.to_string()))?;
+    parse(path, &bytes)
+}
+
+/// What `bytes` list, in the format `path`'s extension says.
+fn parse(path: &Path, bytes: &[u8]) -> Result<List> {
     let extension = path
         .extension()
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase)
         .unwrap_or_default();
     let rows = match extension.as_str() {
-        "csv" => read_csv(path)?,
-        "xlsx" | "xlsm" => read_xlsx(path)?,
+        "csv" => read_csv(path, bytes)?,
+        "xlsx" | "xlsm" => read_xlsx(path, bytes)?,
         _ => {
             return Err(file_error(
                 path,
@@ -98,8 +117,9 @@ fn read(path: &Path) -> Result<List> {
     Ok(pick_column(rows))
 }
 
-fn read_csv(path: &Path) -> Result<Vec<Vec<String>>> {
-    let text = std::fs::read_to_string(path).map_err(|e| file_error(path, e.to_string()))?;
+fn read_csv(path: &Path, bytes: &[u8]) -> Result<Vec<Vec<String>>> {
+    let text =
+        std::str::from_utf8(bytes).map_err(|e| file_error(path, format!("not UTF-8 text: {e}")))?;
     let text = text.trim_start_matches('\u{feff}');
     let first_line = text.lines().next().unwrap_or_default();
     let delimiter = if first_line.contains(';') && !first_line.contains(',') {
@@ -120,9 +140,9 @@ fn read_csv(path: &Path) -> Result<Vec<Vec<String>>> {
     Ok(rows)
 }
 
-fn read_xlsx(path: &Path) -> Result<Vec<Vec<String>>> {
-    let mut workbook: Xlsx<_> =
-        open_workbook(path).map_err(|e| file_error(path, format!("{e}")))?;
+fn read_xlsx(path: &Path, bytes: &[u8]) -> Result<Vec<Vec<String>>> {
+    let mut workbook =
+        Xlsx::new(Cursor::new(bytes)).map_err(|e| file_error(path, format!("{e}")))?;
     let range = workbook
         .worksheet_range_at(0)
         .ok_or_else(|| file_error(path, "the workbook has no sheet".into()))?

@@ -307,10 +307,15 @@ impl Store {
 
     /// Writes the operation's current state, steps and data (the journal entry). Only the
     /// holder of the operation's lease writes: anyone else gets [`Error::LeaseLost`], so a
-    /// process that was taken over cannot write over its successor's journal.
+    /// process that was taken over cannot write over its successor's journal. A state
+    /// other than running gives the lease up in the same write, so whoever acts next
+    /// (sign-off after AwaitSignOff, say) never finds it still held.
     pub fn save_operation(&self, op: &Operation) -> Result<()> {
         let changed = self.conn.execute(
-            "UPDATE operations SET state = ?2, body = ?3 WHERE id = ?1 AND runner = ?4",
+            "UPDATE operations SET state = ?2, body = ?3,
+                 runner = CASE WHEN ?2 = 'running' THEN runner END,
+                 lease_until = CASE WHEN ?2 = 'running' THEN lease_until END
+             WHERE id = ?1 AND runner = ?4",
             &[
                 op.id.as_str().into(),
                 op.state.as_str().into(),

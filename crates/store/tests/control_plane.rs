@@ -172,6 +172,11 @@ fn one_active_operation_per_target(backend: Backend) {
 
     first.state = OpState::SignedOff;
     store.save_operation(&first).unwrap();
+    assert_eq!(
+        store.operation(&first.id).unwrap().lease,
+        None,
+        "leaving the running state gives the lease up"
+    );
     store.create_operation(&second).unwrap();
     assert_eq!(
         store.operation(&first.id).unwrap().state,

@@ -79,9 +79,15 @@ fn beat(location: &Location, id: &str, stopped: &mpsc::Receiver<()>) {
             Ok(true) if stop => return,
             Ok(true) => {}
             Ok(false) => {
-                tracing::warn!(
-                    "operation {id}: lease lost to another process; its next journal write will stop this one"
-                );
+                // Leaving the running state gives the lease up; otherwise it was taken.
+                let still_running = conn
+                    .operation(id)
+                    .is_ok_and(|op| op.state == dataalm_core::OpState::Running);
+                if still_running {
+                    tracing::warn!(
+                        "operation {id}: lease lost to another process; its next journal write will stop this one"
+                    );
+                }
                 return;
             }
             Err(error) => {

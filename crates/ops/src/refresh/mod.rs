@@ -88,17 +88,15 @@ pub fn begin(ctx: &Context, source: &str, target: &str, copy: CopyOptions) -> Re
 
 /// Continues an interrupted or failed refresh from the step where it stopped.
 pub fn resume(ctx: &Context, op_id: &str) -> Result<Operation> {
+    let op = ctx.store.operation(op_id)?;
+    if !needs_resuming(&op)? {
+        return Ok(op);
+    }
     let held = lease::Held::claim(ctx.store, op_id)?;
+    // Read again: another process may have finished it before this one got the claim.
     let mut op = ctx.store.operation(op_id)?;
-    match op.state {
-        OpState::SignedOff | OpState::RolledBack => {
-            return Err(Error::Finished {
-                op: op.id,
-                state: op.state.to_string(),
-            });
-        }
-        OpState::AwaitingSignOff => return Ok(op),
-        OpState::Running | OpState::Failed => {}
+    if !needs_resuming(&op)? {
+        return Ok(op);
     }
     if !op.cut_over() {
         // The world may have changed while the operation was stopped.
@@ -109,6 +107,19 @@ pub fn resume(ctx: &Context, op_id: &str) -> Result<Operation> {
     ctx.store.save_operation(&op)?;
     audit(ctx, "refresh resumed", &op, "resuming");
     run_held(ctx, op, held)
+}
+
+/// Whether `resume` has steps to run: not for an operation awaiting sign-off, and a
+/// finished one is an error.
+fn needs_resuming(op: &Operation) -> Result<bool> {
+    match op.state {
+        OpState::SignedOff | OpState::RolledBack => Err(Error::Finished {
+            op: op.id.clone(),
+            state: op.state.to_string(),
+        }),
+        OpState::AwaitingSignOff => Ok(false),
+        OpState::Running | OpState::Failed => Ok(true),
+    }
 }
 
 /// Runs the remaining steps of an operation this process began (with [`begin`]).

@@ -294,9 +294,7 @@ pub async fn set_users(
     Path(env): Path<String>,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    let form = FormData::parse(&body);
-    visitor.check_csrf(form.get("csrf"))?;
-    visitor.require(Role::Operator)?;
+    let form = visitor.form(&body, Role::Operator)?;
     let enable = form.get("action") == "enable";
     let users = form.all("user");
     let actor = visitor.actor();
@@ -356,7 +354,8 @@ pub async fn upload_users(
             let Some((file_name, bytes)) = file.filter(|(_, b)| !b.is_empty()) else {
                 return Err(ApiError::bad_request("choose a CSV or XLSX file of users"));
             };
-            let users = read_uploaded_list(&file_name, &bytes)?;
+            let users = dataalm_app::userlist::parse_user_list(&file_name, &bytes)
+                .map_err(|e| ApiError::bad_request(format!("cannot read {file_name}: {e}")))?;
             Ok(actions::set_users_enabled(
                 store, &actor, &target, &users, true,
             )?)
@@ -371,26 +370,6 @@ pub async fn upload_users(
     }))
 }
 
-/// The ids or e-mails in an uploaded list, read as `users enable --file` reads a file.
-fn read_uploaded_list(file_name: &str, bytes: &[u8]) -> Result<Vec<String>, ApiError> {
-    let extension = if file_name.ends_with(".xlsx") {
-        "xlsx"
-    } else if file_name.ends_with(".csv") {
-        "csv"
-    } else {
-        return Err(ApiError::bad_request(format!(
-            "`{file_name}` is neither a .csv nor an .xlsx file"
-        )));
-    };
-    let dir = tempfile::tempdir()
-        .map_err(|e| ApiError::internal(format!("cannot keep the upload: {e}")))?;
-    let path = dir.path().join(format!("users.{extension}"));
-    std::fs::write(&path, bytes)
-        .map_err(|e| ApiError::internal(format!("cannot keep the upload: {e}")))?;
-    dataalm_app::userlist::read_user_list(&path)
-        .map_err(|e| ApiError::bad_request(format!("cannot read {file_name}: {e}")))
-}
-
 /// Every user as a spreadsheet, to edit and upload again.
 pub async fn users_xlsx(
     State(state): State<AppState>,
@@ -401,13 +380,7 @@ pub async fn users_xlsx(
     let bytes = state
         .blocking(move |store| {
             let users = actions::list_users(store, &env, &UserFilter::default())?;
-            let dir = tempfile::tempdir()
-                .map_err(|e| ApiError::internal(format!("cannot make a temporary file: {e}")))?;
-            let path = dir.path().join("users.xlsx");
-            dataalm_app::userlist::write_users_xlsx(&path, &users)
-                .map_err(dataalm_ops::Error::from)?;
-            std::fs::read(&path)
-                .map_err(|e| ApiError::internal(format!("cannot read the export: {e}")))
+            Ok(dataalm_app::userlist::users_xlsx(&users).map_err(dataalm_ops::Error::from)?)
         })
         .await?;
     let kind = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
@@ -429,9 +402,7 @@ pub async fn set_jobs(
     Path(env): Path<String>,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    let form = FormData::parse(&body);
-    visitor.check_csrf(form.get("csrf"))?;
-    visitor.require(Role::Operator)?;
+    let form = visitor.form(&body, Role::Operator)?;
     let status = form.get("status").to_owned();
     let jobs = if form.get("scope") == "withheld" {
         JobsToSet::AllWithheld
@@ -466,9 +437,7 @@ pub async fn message(
     Path(env): Path<String>,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    let form = FormData::parse(&body);
-    visitor.check_csrf(form.get("csrf"))?;
-    visitor.require(Role::Operator)?;
+    let form = visitor.form(&body, Role::Operator)?;
     let from = local_time("valid from", form.get("from"), form.get("from_offset"));
     let to = local_time("valid to", form.get("to"), form.get("to_offset"));
     let text = form.get("text").to_owned();

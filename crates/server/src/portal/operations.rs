@@ -1,7 +1,7 @@
 //! Starting a refresh, following it live, and ending it (sign-off, rollback, resume);
 //! the audit log.
 
-use super::form::{FormData, encode};
+use super::form::encode;
 use super::{Flash, Page, PageError, Visitor, back, render};
 use crate::error::ApiError;
 use crate::routes::operations::{begin_and_run, context, run_in_background};
@@ -134,9 +134,7 @@ pub async fn start(
     visitor: Visitor,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    let form = FormData::parse(&body);
-    visitor.check_csrf(form.get("csrf"))?;
-    visitor.require(Role::Operator)?;
+    let form = visitor.form(&body, Role::Operator)?;
     let (source, target) = (form.get("source").to_owned(), form.get("target").to_owned());
     let here = format!(
         "/portal/refresh?source={}&target={}",
@@ -310,8 +308,7 @@ pub async fn act(
     Path((id, action)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    visitor.check_csrf(FormData::parse(&body).get("csrf"))?;
-    visitor.require(Role::Operator)?;
+    visitor.form(&body, Role::Operator)?;
     let here = op_path(&id);
     let actor = visitor.actor();
     let outcome = match action.as_str() {

@@ -55,6 +55,15 @@ impl Visitor {
         ))))
     }
 
+    /// A posted form, once it is known to come from this session's pages and the
+    /// visitor has `role`.
+    pub fn form(&self, body: &Bytes, role: Role) -> Result<FormData, PageError> {
+        let form = FormData::parse(body);
+        self.check_csrf(form.get("csrf"))?;
+        self.require(role)?;
+        Ok(form)
+    }
+
     /// Refuses a form that does not carry this session's CSRF token.
     pub fn check_csrf(&self, sent: &str) -> Result<(), PageError> {
         if !sent.is_empty() && sent == self.csrf {

@@ -72,13 +72,7 @@ pub async fn users_xlsx(
     let bytes = state
         .blocking(move |store| {
             let users = actions::list_users(store, &env, &UserFilter::default())?;
-            let dir = tempfile::tempdir()
-                .map_err(|e| ApiError::internal(format!("cannot make a temporary file: {e}")))?;
-            let path = dir.path().join("users.xlsx");
-            dataalm_app::userlist::write_users_xlsx(&path, &users)
-                .map_err(dataalm_ops::Error::from)?;
-            std::fs::read(&path)
-                .map_err(|e| ApiError::internal(format!("cannot read the export: {e}")))
+            Ok(dataalm_app::userlist::users_xlsx(&users).map_err(dataalm_ops::Error::from)?)
         })
         .await?;
     let kind = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
@@ -111,12 +105,7 @@ fn listed_users(headers: &HeaderMap, body: &Bytes) -> ApiResult<Vec<String>> {
              (application/vnd.openxmlformats-officedocument.spreadsheetml.sheet)",
         ));
     };
-    let dir = tempfile::tempdir()
-        .map_err(|e| ApiError::internal(format!("cannot keep the upload: {e}")))?;
-    let path = dir.path().join(format!("users.{extension}"));
-    std::fs::write(&path, body)
-        .map_err(|e| ApiError::internal(format!("cannot keep the upload: {e}")))?;
-    dataalm_app::userlist::read_user_list(&path)
+    dataalm_app::userlist::parse_user_list(&format!("users.{extension}"), body)
         .map_err(|e| ApiError::bad_request(format!("cannot read the uploaded list: {e}")))
 }
 
