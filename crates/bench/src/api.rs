@@ -88,6 +88,10 @@ pub struct Options {
     /// Print the figures as JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// Keep the service's control plane in PostgreSQL (a throw-away cluster started for
+    /// the run) instead of SQLite, as servers sharing one would.
+    #[arg(long)]
+    store_postgres: bool,
     /// Also write every request of the load as CSV (scheduled send as Unix time in ms,
     /// kind, latencies, size, error), to set against the operations' step times.
     #[arg(long)]
@@ -103,9 +107,24 @@ pub fn run(options: &Options) -> Result<()> {
         )
     })?;
     let (dir, _cleanup) = work_dir(options)?;
+    // Held to the end: dropping it stops the cluster.
+    let control_plane = options
+        .store_postgres
+        .then(|| {
+            eprintln!("starting a PostgreSQL cluster for the control plane");
+            let cluster = dataalm_pgtest::Cluster::start(&dataalm_pgtest::ClusterOptions {
+                durable: true,
+                ..dataalm_pgtest::ClusterOptions::default()
+            })?;
+            let db = cluster.create_database("control")?;
+            Ok::<_, dataalm_pgtest::Error>((cluster.url(&db), cluster))
+        })
+        .transpose()
+        .context("start the control plane's PostgreSQL cluster")?;
     let cli = Cli {
         dataalm,
         home: dir.join("home"),
+        store: control_plane.as_ref().map(|(url, _)| url.clone()),
     };
     let credentials = prepare(&cli, &dir, options)?;
     let server = Server::start(&cli, &dir.join("server.log"))?;
@@ -213,12 +232,18 @@ fn work_dir(options: &Options) -> Result<(PathBuf, Option<tempfile::TempDir>)> {
 struct Cli {
     dataalm: PathBuf,
     home: PathBuf,
+    /// The control plane's PostgreSQL URL, when it is not in `home`.
+    store: Option<String>,
 }
 
 impl Cli {
     fn command(&self) -> Command {
         let mut command = Command::new(&self.dataalm);
         command.env("DATAALM_HOME", &self.home);
+        match &self.store {
+            Some(url) => command.env("DATAALM_STORE", url),
+            None => command.env_remove("DATAALM_STORE"),
+        };
         command
     }
 
@@ -924,6 +949,8 @@ struct ReportInput<'a> {
 #[derive(Debug, Clone, Serialize)]
 struct Report {
     machine: Machine,
+    /// `SQLite` or `PostgreSQL`.
+    control_plane: &'static str,
     clients: u32,
     offered_per_second: f64,
     window_seconds: f64,
@@ -959,6 +986,11 @@ impl Report {
         Report {
             machine: Machine::this(),
             clients: input.options.clients,
+            control_plane: if input.options.store_postgres {
+                "PostgreSQL"
+            } else {
+                "SQLite"
+            },
             offered_per_second: offered,
             window_seconds: window,
             source_bytes: input.source_bytes,
@@ -996,7 +1028,7 @@ impl Report {
             "machine: {} CPUs ({}), {:.1} GiB RAM\n{gap}\
              load: {} clients, {} requests/s offered for {} s (the running operation's \
              status and the user list, alternately), while refreshes of {TARGET} from \
-             {SOURCE} ({:.2} GB, SQLite) run back to back\n{gap}\
+             {SOURCE} ({:.2} GB, SQLite) run back to back; control plane in {}\n{gap}\
              latencies count from the scheduled send (a slow answer also delays the \
              client's next requests), except in the `from send` row\n",
             m.cpus,
@@ -1005,7 +1037,8 @@ impl Report {
             self.clients,
             self.offered_per_second,
             self.window_seconds,
-            self.source_bytes as f64 / 1e9
+            self.source_bytes as f64 / 1e9,
+            self.control_plane
         );
         let latencies = [&self.all, &self.all_from_send, &self.status, &self.users];
         out.push_str(&table(

@@ -325,3 +325,33 @@ fn crash_at_every_step_then_resume_or_rollback() {
         }
     }
 }
+
+/// A resume whose checks fail now (the source is gone) records the operation as failed,
+/// with the reason, instead of leaving it interrupted for a server to retry forever; it
+/// can still be rolled back.
+#[test]
+fn a_resume_that_cannot_go_on_records_why_and_can_be_rolled_back() {
+    let home = Home::new();
+    let old = content(&home.path("uat.db"));
+    let out = home
+        .cmd(&["refresh", "--from", "prod", "--to", "uat", "--yes"])
+        .env("DATAALM_FAILPOINT", "Announce:after")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let id = home.latest_op()["id"].as_str().unwrap().to_owned();
+    std::fs::rename(home.path("prod.db"), home.path("prod.db.away")).unwrap();
+
+    let err = home.fails(&["resume", &id]);
+    assert!(err.contains("prod.db"), "{err}");
+    let op = home.latest_op();
+    assert_eq!(op["state"], "failed", "{op}");
+    assert!(
+        op["error"].as_str().unwrap().contains("cannot resume"),
+        "{op}"
+    );
+    assert!(op["lease"].is_null(), "{op}");
+
+    home.ok(&["rollback", &id]);
+    assert_eq!(content(&home.path("uat.db")), old);
+}

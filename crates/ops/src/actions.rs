@@ -140,15 +140,21 @@ pub fn post_message(
 /// Checks a plan against the environment (unknown users, batch groups, parameters...)
 /// and stores it.
 pub fn set_plan(store: &Store, actor: &Actor, env: &str, text: &str) -> Result<Plan> {
-    let result = (|| {
-        let plan = Plan::parse(text, &format!("for `{env}`"))?;
-        let mut target = read(store, env)?;
-        let profile = target.profile.clone();
-        dataalm_app::reconfigure::diff(target.db(), &profile, &plan)?;
+    let result = diff_plan(store, env, text).and_then(|(plan, _)| {
         store.set_plan(env, text)?;
         Ok(plan)
-    })();
+    });
     audited(store, actor, "plan set", env, result)
+}
+
+/// Checks `text` as a plan for the environment and says what it would change there now;
+/// nothing is changed or stored.
+pub fn diff_plan(store: &Store, env: &str, text: &str) -> Result<(Plan, Vec<Change>)> {
+    let plan = Plan::parse(text, &format!("for `{env}`"))?;
+    let mut target = read(store, env)?;
+    let profile = target.profile.clone();
+    let changes = dataalm_app::reconfigure::diff(target.db(), &profile, &plan)?;
+    Ok((plan, changes))
 }
 
 pub fn plan(store: &Store, env: &str) -> Result<Option<Plan>> {

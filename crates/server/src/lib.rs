@@ -140,7 +140,7 @@ async fn take_over_interrupted(state: AppState) {
                 op.id,
                 op.next_step()
             );
-            let actor = dataalm_ops::Actor(format!("server {}", dataalm_store::lease::runner()));
+            let actor = dataalm_ops::Actor(format!("server {}", dataalm_store::lease::process()));
             let id = op.id;
             routes::operations::run_in_background(&state, actor, move |ctx| {
                 dataalm_ops::refresh::resume(ctx, &id)

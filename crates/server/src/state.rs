@@ -83,9 +83,15 @@ fn with_store<T>(location: &Location, work: impl FnOnce(&Store) -> ApiResult<T>)
         if cached.as_ref().is_none_or(|(at, _)| at != location) {
             *cached = Some((location.clone(), Store::connect(location)?));
         }
-        match cached.as_ref() {
+        let result = match cached.as_ref() {
             Some((_, store)) => work(store),
             None => Err(ApiError::internal("the control plane connection was lost")),
+        };
+        // The connection may be what failed (a restarted PostgreSQL, say): the next
+        // request on this thread connects again.
+        if result.as_ref().is_err_and(|e| e.code == "control_plane") {
+            *cached = None;
         }
+        result
     })
 }

@@ -13,8 +13,11 @@ function followOperation() {
   const poll = async () => {
     try {
       const answer = await fetch(card.dataset.poll, { credentials: "same-origin" });
+      // A redirect means the session ended: the reload shows the sign-in page.
+      if (answer.redirected) return window.location.reload();
       if (answer.ok) {
         card.innerHTML = await answer.text();
+        if (!live()) return window.location.reload();
         if (live().dataset.state !== initial) return window.location.reload();
         if (live().dataset.live !== "true") return;
       }

@@ -388,6 +388,16 @@ async fn a_refresh_from_start_to_sign_off() {
     browser
         .wait_for_text("#plan-changes", "change(s)", Duration::from_secs(10))
         .await;
+    // A plan typed in the box is checked before anything: the box keeps it.
+    browser.set_value("#plan-text", "[users\nenable = 1").await;
+    browser.click("#dry-run").await;
+    browser
+        .wait_for_text("#error", "plan", Duration::from_secs(10))
+        .await;
+    let kept = browser
+        .execute("return document.querySelector('#plan-text').value")
+        .await;
+    assert_eq!(kept, "[users\nenable = 1");
 
     // Sign off.
     browser.goto(&op_url).await;

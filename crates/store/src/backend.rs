@@ -235,6 +235,15 @@ fn open_sqlite(path: &Path) -> Result<SqliteDb> {
     // The schema is set up once per file, not on every open (the service opens the
     // control plane from many threads).
     let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(Error::Open {
+            path: path.display().to_string(),
+            message: format!(
+                "it was written by a newer dataalm (schema version {version}; this one knows \
+                 up to {SCHEMA_VERSION}): use that version"
+            ),
+        });
+    }
     if version != SCHEMA_VERSION {
         // WAL lets `status` in another terminal read while a refresh writes progress;
         // the mode stays with the file.
@@ -251,7 +260,10 @@ fn migrate_sqlite(conn: &mut Connection) -> Result<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     // Read again under the lock: another process may have just done it.
     let version: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
-    if version == 1 {
+    let has_leases: bool = tx
+        .prepare("SELECT 1 FROM pragma_table_info('operations') WHERE name = 'runner'")?
+        .exists([])?;
+    if version >= 1 && !has_leases {
         // Version 1 had no leases.
         tx.execute_batch(
             "ALTER TABLE operations ADD COLUMN runner TEXT;

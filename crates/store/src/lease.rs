@@ -1,28 +1,32 @@
 //! Leases: which process runs an operation, so that exactly one does.
 //!
 //! Several processes may share a control plane: the CLI in two terminals, or two servers
-//! on one PostgreSQL database. The process that runs an operation's steps holds its
-//! lease: its name in `runner` and a time in `lease_until`, which it pushes forward (the
-//! heartbeat) while it works. Taking an operation over is a claim: in one transaction the
-//! row is locked (`FOR UPDATE`; SQLite's write lock), the lease read, and the row taken
-//! only if nobody holds it any more. So two servers claiming at once cannot both win.
+//! on one PostgreSQL database. Whoever works on an operation (runs its steps, resumes,
+//! signs off, rolls back) first holds its lease: a runner name in `runner` and a time in
+//! `lease_until`, pushed forward (the heartbeat) while the work goes on. Taking an
+//! operation is a claim: in one transaction the row is locked (`FOR UPDATE`; SQLite's
+//! write lock), the lease read, and the row taken only if nobody holds it any more. So
+//! two servers claiming at once cannot both win.
 //!
-//! A lease lapses when its time passes, or at once when its runner is a process on this
-//! machine that no longer exists (a crash here need not wait out the lease).
+//! A runner name is made for each claim (`host:pid:space:n`), so two claims never share
+//! one, not even in one process, and a process whose claim was taken over cannot act on
+//! a later one by mistake. `space` tells this machine's boot and process-id namespace
+//! apart from another container's with the same host name.
 //!
-//! Every journal write is fenced by the lease: only its holder writes, so whoever acts
-//! on an operation (runs, resumes, signs off, rolls back) claims it first. A process that
-//! lost its lease (stopped, cut off, then taken over) gets [`Error::LeaseLost`] on its
-//! next write, and stops, instead of writing over the new runner's journal.
+//! A lease lapses when its time passes, or at once when its runner is a process of this
+//! machine (same host, boot and namespace) that no longer exists: a crash here need not
+//! wait out the lease.
 //!
-//! The holder is a process, not one claim: a process that loses an operation and later
-//! claims it again holds it again everywhere. Its steps run on one thread at a time per
-//! operation, so that does not arise in practice.
+//! Every journal write is fenced by the lease: [`Store::save_operation`] writes only for
+//! the runner named in the operation's lease, so a process that lost its lease (stopped,
+//! cut off, then taken over) gets [`Error::LeaseLost`] on its next write instead of
+//! writing over its successor's journal.
 
 use crate::backend::Cells;
 use crate::{Error, Result, Store};
 use dataalm_core::{Lease, Value};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// How long a lease lasts without a heartbeat, unless `DATAALM_LEASE_SECS` says.
@@ -41,24 +45,37 @@ pub fn ttl() -> Duration {
         .map_or(DEFAULT_TTL, Duration::from_secs_f64)
 }
 
-/// This process's name as a runner: `host:pid`.
-pub fn runner() -> &'static str {
-    static RUNNER: OnceLock<String> = OnceLock::new();
-    RUNNER.get_or_init(|| format!("{}:{}", hostname(), std::process::id()))
+/// This process, as runner names start: `host:pid:space`.
+pub fn process() -> &'static str {
+    static PROCESS: OnceLock<String> = OnceLock::new();
+    PROCESS.get_or_init(|| format!("{}:{}:{}", hostname(), std::process::id(), space()))
 }
 
-/// Whether someone holds the lease: it has not lapsed, and if its runner is on this
-/// machine, that process still exists.
+/// A new runner name for one claim: `host:pid:space:n`.
+pub fn new_runner() -> String {
+    static CLAIMS: AtomicU64 = AtomicU64::new(1);
+    format!("{}:{}", process(), CLAIMS.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Whether someone holds the lease: it has not lapsed, and if its runner is a process of
+/// this machine, that process still exists.
 pub fn is_live(lease: &Lease) -> bool {
     lease.expires_in_ms > 0 && !runner_is_gone(&lease.runner)
 }
 
-/// Whether `runner` names a process of this machine that has ended.
+/// Whether `runner` names a process of this machine (same host, boot and process-id
+/// namespace) that has ended.
 fn runner_is_gone(runner: &str) -> bool {
-    let Some((host, pid)) = runner.rsplit_once(':') else {
+    let mut parts = runner.rsplitn(4, ':');
+    let (_claim, runner_space, pid, host) =
+        (parts.next(), parts.next(), parts.next(), parts.next());
+    let (Some(runner_space), Some(pid), Some(host)) = (runner_space, pid, host) else {
         return false;
     };
-    host == hostname() && !std::path::Path::new("/proc").join(pid).exists()
+    host == hostname()
+        && runner_space == space()
+        && pid.parse::<u32>().is_ok()
+        && !std::path::Path::new("/proc").join(pid).exists()
 }
 
 fn hostname() -> &'static str {
@@ -72,18 +89,33 @@ fn hostname() -> &'static str {
     })
 }
 
+/// Eight hex digits naming this boot and process-id namespace: pids mean the same thing
+/// only between processes that share both.
+fn space() -> &'static str {
+    static SPACE: OnceLock<String> = OnceLock::new();
+    SPACE.get_or_init(|| {
+        let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+        let namespace = std::fs::read_link("/proc/self/ns/pid")
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        let digest = crate::secrets::digest(&format!("{}|{namespace}", boot.trim()));
+        digest[..8].to_owned()
+    })
+}
+
 /// What a claim found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
-    /// This process holds the lease now.
-    Taken,
-    /// Another live runner holds it (this process, too, if it is already running it).
+    /// The caller holds the lease now, under this runner name.
+    Taken(String),
+    /// A live runner holds it.
     HeldBy(String),
 }
 
 impl Store {
-    /// Claims operation `id` for this process, unless a live runner holds it.
+    /// Claims operation `id`, unless a live runner holds it.
     pub fn claim_operation(&self, id: &str) -> Result<Claim> {
+        let runner = new_runner();
         self.conn.transaction(|conn| {
             let row = conn.query_opt(
                 &format!(
@@ -106,30 +138,30 @@ impl Store {
                     "UPDATE operations SET runner = ?2, lease_until = {} + ?3 WHERE id = ?1",
                     conn.now_ms()
                 ),
-                &[id.into(), runner().into(), ttl_ms()],
+                &[id.into(), runner.as_str().into(), ttl_ms()],
             )?;
-            Ok(Claim::Taken)
+            Ok(Claim::Taken(runner))
         })
     }
 
-    /// Pushes this process's lease on `id` forward. `false` when it no longer holds it:
-    /// another process took the operation over.
-    pub fn renew_lease(&self, id: &str) -> Result<bool> {
+    /// Pushes `runner`'s lease on `id` forward. `false` when it no longer holds it: the
+    /// operation left the running state, or another process took it over.
+    pub fn renew_lease(&self, id: &str, runner: &str) -> Result<bool> {
         let changed = self.conn.execute(
             &format!(
                 "UPDATE operations SET lease_until = {} + ?3 WHERE id = ?1 AND runner = ?2",
                 self.conn.now_ms()
             ),
-            &[id.into(), runner().into(), ttl_ms()],
+            &[id.into(), runner.into(), ttl_ms()],
         )?;
         Ok(changed == 1)
     }
 
-    /// Gives up this process's lease on `id`, if it holds it.
-    pub fn release_lease(&self, id: &str) -> Result<()> {
+    /// Gives up `runner`'s lease on `id`, if it still holds it.
+    pub fn release_lease(&self, id: &str, runner: &str) -> Result<()> {
         self.conn.execute(
             "UPDATE operations SET runner = NULL, lease_until = NULL WHERE id = ?1 AND runner = ?2",
-            &[id.into(), runner().into()],
+            &[id.into(), runner.into()],
         )?;
         Ok(())
     }

@@ -38,7 +38,7 @@ pub use apps::AppRegistration;
 pub use people::{Person, Session};
 
 use backend::{Cells, Conn};
-use dataalm_core::{Environment, Location, Operation, Step, StepStatus, Value};
+use dataalm_core::{Environment, Lease, Location, Operation, Step, StepStatus, Value};
 use std::path::Path;
 use time::OffsetDateTime;
 
@@ -272,9 +272,10 @@ impl Store {
 
     // --- operations ---------------------------------------------------------------
 
-    /// Records a new operation, its lease held by this process; refused when its target
-    /// already has an active one.
-    pub fn create_operation(&self, op: &Operation) -> Result<()> {
+    /// Records a new operation, its lease held by a new runner name, which is put in
+    /// `op.lease`; refused when its target already has an active one.
+    pub fn create_operation(&self, op: &mut Operation) -> Result<()> {
+        let runner = lease::new_runner();
         let result = self.conn.execute(
             &format!(
                 "INSERT INTO operations (id, target, state, created_at, body, runner, lease_until)
@@ -287,12 +288,18 @@ impl Store {
                 op.state.as_str().into(),
                 format_time(op.created_at).into(),
                 to_json(op)?.into(),
-                lease::runner().into(),
+                runner.as_str().into(),
                 lease::ttl_ms(),
             ],
         );
         match result {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                op.lease = Some(Lease {
+                    runner,
+                    expires_in_ms: i64::try_from(lease::ttl().as_millis()).unwrap_or(i64::MAX),
+                });
+                Ok(())
+            }
             Err(e) if is_duplicate(&e) => match self.active_operation(&op.target)? {
                 Some(active) => Err(Error::TargetBusy {
                     target: op.target.clone(),
@@ -306,11 +313,14 @@ impl Store {
     }
 
     /// Writes the operation's current state, steps and data (the journal entry). Only the
-    /// holder of the operation's lease writes: anyone else gets [`Error::LeaseLost`], so a
-    /// process that was taken over cannot write over its successor's journal. A state
+    /// holder of the operation's lease (the runner in `op.lease`, as the claim or
+    /// [`Store::create_operation`] put it there) writes: anyone else gets
+    /// [`Error::LeaseLost`], so a process that was taken over cannot write over its
+    /// successor's journal. A state
     /// other than running gives the lease up in the same write, so whoever acts next
     /// (sign-off after AwaitSignOff, say) never finds it still held.
     pub fn save_operation(&self, op: &Operation) -> Result<()> {
+        let runner = op.lease.as_ref().map(|l| l.runner.clone());
         let changed = self.conn.execute(
             "UPDATE operations SET state = ?2, body = ?3,
                  runner = CASE WHEN ?2 = 'running' THEN runner END,
@@ -320,7 +330,7 @@ impl Store {
                 op.id.as_str().into(),
                 op.state.as_str().into(),
                 to_json(op)?.into(),
-                lease::runner().into(),
+                runner.into(),
             ],
         )?;
         if changed == 0 {
@@ -344,11 +354,12 @@ impl Store {
         }
     }
 
-    /// Writes a running step's progress, so another process can show it. `detail`
-    /// says what is being worked on (table, rate, ETA).
+    /// Writes a running step's progress, so another process can show it, for `runner`
+    /// (the lease's holder). `detail` says what is being worked on (table, rate, ETA).
     pub fn record_progress(
         &self,
         op_id: &str,
+        runner: &str,
         step: Step,
         bytes: Option<u64>,
         rows: Option<u64>,
@@ -370,6 +381,10 @@ impl Store {
         if let Some(detail) = detail {
             record.detail = detail.to_owned();
         }
+        if let Some(lease) = &mut op.lease {
+            // Written as the caller's: refused unless the caller still holds it.
+            lease.runner = runner.to_owned();
+        }
         self.save_operation(&op)
     }
 
@@ -388,6 +403,20 @@ impl Store {
         let params: Vec<Value> = target.into_iter().map(Value::from).collect();
         self.conn
             .query(&sql, &params)?
+            .iter()
+            .map(|row| read_operation(row))
+            .collect()
+    }
+
+    /// Operations recorded as running, oldest first: the ones a server may have to take
+    /// over.
+    pub fn running_operations(&self) -> Result<Vec<Operation>> {
+        let sql = format!(
+            "SELECT {} FROM operations WHERE state = 'running' ORDER BY created_at",
+            self.operation_columns()
+        );
+        self.conn
+            .query(&sql, &[])?
             .iter()
             .map(|row| read_operation(row))
             .collect()

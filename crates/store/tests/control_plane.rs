@@ -160,9 +160,9 @@ fn one_active_operation_per_target(backend: Backend) {
     store.add_env(&sandbox("uat")).unwrap();
     let now = OffsetDateTime::now_utc();
     let mut first = Operation::new_refresh("prod", "uat", now);
-    store.create_operation(&first).unwrap();
-    let second = Operation::new_refresh("prod", "uat", now);
-    let err = store.create_operation(&second).unwrap_err();
+    store.create_operation(&mut first).unwrap();
+    let mut second = Operation::new_refresh("prod", "uat", now);
+    let err = store.create_operation(&mut second).unwrap_err();
     assert!(matches!(err, Error::TargetBusy { .. }), "{err}");
     assert!(err.to_string().contains(&first.id), "{err}");
     assert!(matches!(
@@ -177,7 +177,7 @@ fn one_active_operation_per_target(backend: Backend) {
         None,
         "leaving the running state gives the lease up"
     );
-    store.create_operation(&second).unwrap();
+    store.create_operation(&mut second).unwrap();
     assert_eq!(
         store.operation(&first.id).unwrap().state,
         OpState::SignedOff
@@ -201,7 +201,7 @@ fn operations_list_newest_first(backend: Backend) {
     for target in ["uat", "train", "uat"] {
         let mut op = Operation::new_refresh("prod", target, now);
         op.state = OpState::SignedOff;
-        store.create_operation(&op).unwrap();
+        store.create_operation(&mut op).unwrap();
         ids.push(op.id);
     }
     let all: Vec<String> = store
@@ -376,11 +376,11 @@ fn signing_key_is_made_once_and_kept(backend: Backend) {
 // Leases
 // ---------------------------------------------------------------------------------------
 
-/// A running operation on `uat`, its lease held by this process.
+/// A running operation on `uat`, its lease held by its creator (this process).
 fn running_operation(store: &Store) -> Operation {
-    let op = Operation::new_refresh("prod", "uat", OffsetDateTime::now_utc());
-    store.create_operation(&op).unwrap();
-    store.operation(&op.id).unwrap()
+    let mut op = Operation::new_refresh("prod", "uat", OffsetDateTime::now_utc());
+    store.create_operation(&mut op).unwrap();
+    op
 }
 
 /// Gives the lease of `op` to `runner`, lapsing in `ms` milliseconds (negative: lapsed).
@@ -393,37 +393,57 @@ fn hand_lease_to(plane: &Plane, op: &Operation, runner: &str, ms: i64) {
     ));
 }
 
+/// The runner name of a claim by a process of this machine that has ended.
+fn dead_local_runner() -> String {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead_pid = child.id().to_string();
+    child.wait().unwrap();
+    let mut parts: Vec<&str> = lease::process().split(':').collect();
+    parts[1] = &dead_pid;
+    format!("{}:1", parts.join(":"))
+}
+
+fn taken(claim: Claim) -> String {
+    match claim {
+        Claim::Taken(runner) => runner,
+        Claim::HeldBy(runner) => panic!("held by {runner}"),
+    }
+}
+
 fn a_live_lease_keeps_others_out_and_fences_their_writes(backend: Backend) {
     let plane = Plane::new(backend);
     let store = plane.open();
     let op = running_operation(&store);
-    let lease = op
+    let lease = store
+        .operation(&op.id)
+        .unwrap()
         .lease
-        .clone()
-        .expect("a new operation is leased to its creator");
-    assert_eq!(lease.runner, lease::runner());
+        .expect("a new operation is leased");
+    assert_eq!(Some(&lease.runner), op.lease.as_ref().map(|l| &l.runner));
+    assert!(lease.runner.starts_with(lease::process()), "{lease:?}");
     assert!(lease.expires_in_ms > 20_000, "{lease:?}");
     assert!(lease::is_live(&lease));
+    store.save_operation(&op).unwrap();
 
     // Not even this process claims an operation it is running.
     assert_eq!(
         store.claim_operation(&op.id).unwrap(),
-        Claim::HeldBy(lease::runner().to_owned())
+        Claim::HeldBy(lease.runner.clone())
     );
 
-    hand_lease_to(&plane, &op, "elsewhere:4242", 60_000);
+    hand_lease_to(&plane, &op, "elsewhere:4242:0:1", 60_000);
     assert_eq!(
         store.claim_operation(&op.id).unwrap(),
-        Claim::HeldBy("elsewhere:4242".into())
+        Claim::HeldBy("elsewhere:4242:0:1".into())
     );
     let err = store.save_operation(&op).unwrap_err();
     assert!(matches!(err, Error::LeaseLost { .. }), "{err}");
     assert!(err.to_string().contains("elsewhere:4242"), "{err}");
-    // Nor may this process release or renew what it does not hold.
-    store.release_lease(&op.id).unwrap();
-    assert!(!store.renew_lease(&op.id).unwrap());
+    // Nor may the old holder release or renew what it does not hold.
+    store.release_lease(&op.id, &lease.runner).unwrap();
+    assert!(!store.renew_lease(&op.id, &lease.runner).unwrap());
     let held = store.operation(&op.id).unwrap().lease.unwrap();
-    assert_eq!(held.runner, "elsewhere:4242");
+    assert_eq!(held.runner, "elsewhere:4242:0:1");
     assert!(matches!(
         store.claim_operation("op-nope"),
         Err(Error::UnknownOperation(_))
@@ -435,37 +455,46 @@ fn a_lapsed_lease_or_a_dead_local_runner_can_be_taken_over(backend: Backend) {
     let store = plane.open();
     let op = running_operation(&store);
 
-    hand_lease_to(&plane, &op, "elsewhere:4242", -1);
+    hand_lease_to(&plane, &op, "elsewhere:4242:0:1", -1);
     let lapsed = store.operation(&op.id).unwrap().lease.unwrap();
     assert!(!lease::is_live(&lapsed), "{lapsed:?}");
-    assert_eq!(store.claim_operation(&op.id).unwrap(), Claim::Taken);
-    store.save_operation(&op).unwrap();
+    let first = taken(store.claim_operation(&op.id).unwrap());
+    let mine = store.operation(&op.id).unwrap();
+    store.save_operation(&mine).unwrap();
+    // The creator's name no longer writes: each claim has its own.
+    let err = store.save_operation(&op).unwrap_err();
+    assert!(err.to_string().contains(&first), "{err}");
 
     // A process of this machine that has ended holds nothing, however long its lease.
-    let mut child = std::process::Command::new("true").spawn().unwrap();
-    let dead_pid = child.id();
-    child.wait().unwrap();
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
-    let dead = format!("{}:{dead_pid}", host.trim());
-    hand_lease_to(&plane, &op, &dead, 60_000);
+    hand_lease_to(&plane, &op, &dead_local_runner(), 60_000);
     assert!(!lease::is_live(
         &store.operation(&op.id).unwrap().lease.unwrap()
     ));
-    assert_eq!(store.claim_operation(&op.id).unwrap(), Claim::Taken);
+    let second = taken(store.claim_operation(&op.id).unwrap());
+    assert_ne!(first, second);
 
-    store.release_lease(&op.id).unwrap();
-    assert_eq!(store.operation(&op.id).unwrap().lease, None);
+    // The first claim's release does not free the second's.
+    store.release_lease(&op.id, &first).unwrap();
+    assert_eq!(
+        store.operation(&op.id).unwrap().lease.unwrap().runner,
+        second
+    );
+    store.release_lease(&op.id, &second).unwrap();
+    let released = store.operation(&op.id).unwrap();
+    assert_eq!(released.lease, None);
     // Released, nobody writes before claiming it again.
-    let err = store.save_operation(&op).unwrap_err();
+    let err = store.save_operation(&mine).unwrap_err();
     assert!(err.to_string().contains("was released"), "{err}");
-    assert_eq!(store.claim_operation(&op.id).unwrap(), Claim::Taken);
-    store.save_operation(&op).unwrap();
+    taken(store.claim_operation(&op.id).unwrap());
+    store
+        .save_operation(&store.operation(&op.id).unwrap())
+        .unwrap();
 }
 
 fn racing_claims_have_one_winner(backend: Backend) {
     let plane = Plane::new(backend);
     let op = running_operation(&plane.open());
-    hand_lease_to(&plane, &op, "elsewhere:4242", -1);
+    hand_lease_to(&plane, &op, "elsewhere:4242:0:1", -1);
     let claims: Vec<Claim> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..6)
             .map(|_| {
@@ -476,7 +505,10 @@ fn racing_claims_have_one_winner(backend: Backend) {
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    let won = claims.iter().filter(|c| **c == Claim::Taken).count();
+    let won = claims
+        .iter()
+        .filter(|c| matches!(c, Claim::Taken(_)))
+        .count();
     assert_eq!(won, 1, "{claims:?}");
 }
 
@@ -484,10 +516,12 @@ fn renewing_needs_the_lease(backend: Backend) {
     let plane = Plane::new(backend);
     let store = plane.open();
     let op = running_operation(&store);
-    hand_lease_to(&plane, &op, lease::runner(), 500);
-    assert!(store.renew_lease(&op.id).unwrap());
+    let runner = op.lease.clone().unwrap().runner;
+    hand_lease_to(&plane, &op, &runner, 500);
+    assert!(store.renew_lease(&op.id, &runner).unwrap());
     let renewed = store.operation(&op.id).unwrap().lease.unwrap();
     assert!(renewed.expires_in_ms > 20_000, "{renewed:?}");
+    assert!(!store.renew_lease(&op.id, "someone:else:0:1").unwrap());
 }
 
 // ---------------------------------------------------------------------------------------
@@ -559,10 +593,10 @@ fn people_sign_in_with_hashed_passwords_and_sessions(backend: Backend) {
 #[test]
 fn a_version_1_sqlite_control_plane_is_upgraded() {
     let plane = Plane::new(Backend::Sqlite);
-    let op = Operation::new_refresh("prod", "uat", OffsetDateTime::now_utc());
+    let mut op = Operation::new_refresh("prod", "uat", OffsetDateTime::now_utc());
     {
         let store = plane.open();
-        store.create_operation(&op).unwrap();
+        store.create_operation(&mut op).unwrap();
     }
     plane.raw(
         "CREATE TABLE old AS SELECT id, target, state, created_at, body FROM operations;
@@ -577,7 +611,7 @@ fn a_version_1_sqlite_control_plane_is_upgraded() {
     let read = store.operation(&op.id).unwrap();
     assert_eq!(read.id, op.id);
     assert_eq!(read.lease, None);
-    assert_eq!(store.claim_operation(&op.id).unwrap(), Claim::Taken);
+    taken(store.claim_operation(&op.id).unwrap());
     let version: i64 = rusqlite::Connection::open(match &plane.location {
         Location::Sqlite(path) => path.clone(),
         Location::Postgres(_) => unreachable!(),
@@ -590,4 +624,13 @@ fn a_version_1_sqlite_control_plane_is_upgraded() {
         store.people().unwrap().is_empty(),
         "newer tables are added too"
     );
+    drop(store);
+
+    // An older dataalm stamping the file with its version again does no harm...
+    plane.raw("PRAGMA user_version = 1;");
+    assert_eq!(plane.open().operation(&op.id).unwrap().id, op.id);
+    // ...but a newer one's file is refused, and left as it is.
+    plane.raw("PRAGMA user_version = 99;");
+    let err = Store::connect(&plane.location).err().expect("refused");
+    assert!(err.to_string().contains("newer dataalm"), "{err}");
 }

@@ -75,6 +75,8 @@ pub(crate) struct Journaled<'a> {
     inner: &'a dyn Progress,
     location: Location,
     op_id: String,
+    /// The lease's holder, whose progress this is.
+    runner: String,
     step: Step,
     state: Mutex<JournalState>,
 }
@@ -92,6 +94,7 @@ impl<'a> Journaled<'a> {
     pub(crate) fn new(
         location: &Location,
         op_id: &str,
+        runner: &str,
         step: Step,
         inner: &'a dyn Progress,
     ) -> Self {
@@ -99,6 +102,7 @@ impl<'a> Journaled<'a> {
             inner,
             location: location.clone(),
             op_id: op_id.to_owned(),
+            runner: runner.to_owned(),
             step,
             state: Mutex::new(JournalState {
                 store: None,
@@ -130,8 +134,13 @@ impl<'a> Journaled<'a> {
             state.store = Store::connect(&self.location).ok();
         }
         if let Some(store) = &state.store {
-            // Progress is best effort: a failed write must not stop the copy.
-            let _ = store.record_progress(&self.op_id, self.step, bytes, rows, detail);
+            // Progress is best effort: a failed write must not stop the copy. The
+            // connection is made again next time, in case it was the connection.
+            let written =
+                store.record_progress(&self.op_id, &self.runner, self.step, bytes, rows, detail);
+            if written.is_err() {
+                state.store = None;
+            }
         }
     }
 }

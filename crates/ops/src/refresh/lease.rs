@@ -3,24 +3,33 @@
 //! `dataalm_store::lease` for the rules).
 
 use crate::{Error, Result};
-use dataalm_core::Location;
+use dataalm_core::{Location, OpState};
 use dataalm_store::Store;
 use dataalm_store::lease::{self, Claim};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
-/// This process's hold on an operation. A thread renews the lease every third of its
-/// time; dropping the hold stops the thread and gives the lease up.
+/// This process's hold on an operation, under a runner name of its own. A thread renews
+/// the lease every third of its time; dropping the hold stops the thread and gives the
+/// lease up.
 pub(crate) struct Held {
+    id: String,
+    runner: String,
+    /// Set when the lease may be someone else's by now: renewal was refused, or has not
+    /// succeeded for two thirds of the lease time. The work stops at its next check.
+    lost: Arc<AtomicBool>,
     stop: Option<mpsc::Sender<()>>,
     heartbeat: Option<JoinHandle<()>>,
 }
 
 impl Held {
-    /// Claims operation `id`; refused while another live process holds it.
+    /// Claims operation `id`; refused while another live runner holds it.
     pub(crate) fn claim(store: &Store, id: &str) -> Result<Held> {
         match store.claim_operation(id)? {
-            Claim::Taken => Ok(Held::keep(store, id)),
+            Claim::Taken(runner) => Ok(Held::keep(store, id, &runner)),
             Claim::HeldBy(runner) => Err(Error::StillRunning {
                 op: id.to_owned(),
                 runner,
@@ -29,20 +38,44 @@ impl Held {
         }
     }
 
-    /// Keeps the lease this process already holds (it created the operation).
-    pub(crate) fn keep(store: &Store, id: &str) -> Held {
+    /// Keeps the lease `runner` already holds (it created the operation).
+    pub(crate) fn keep(store: &Store, id: &str, runner: &str) -> Held {
         let (stop, stopped) = mpsc::channel();
-        let location = store.location().clone();
-        let id = id.to_owned();
+        let lost = Arc::new(AtomicBool::new(false));
+        let beat = Beat {
+            location: store.location().clone(),
+            id: id.to_owned(),
+            runner: runner.to_owned(),
+            lost: Arc::clone(&lost),
+        };
         let heartbeat = std::thread::Builder::new()
             .name(format!("lease {id}"))
-            .spawn(move || beat(&location, &id, &stopped))
+            .spawn(move || beat.run(&stopped))
             .map_err(|error| tracing::warn!(%error, "no heartbeat thread: the lease may lapse"))
             .ok();
         Held {
+            id: id.to_owned(),
+            runner: runner.to_owned(),
+            lost,
             stop: Some(stop),
             heartbeat,
         }
+    }
+
+    pub(crate) fn runner(&self) -> &str {
+        &self.runner
+    }
+
+    /// Refuses to go on once the lease may have been taken over: called before every
+    /// step, so a process cut off from the control plane stops at the next boundary.
+    pub(crate) fn check(&self) -> Result<()> {
+        if self.lost.load(Ordering::SeqCst) {
+            return Err(Error::Store(dataalm_store::Error::LeaseLost {
+                op: self.id.clone(),
+                runner: None,
+            }));
+        }
+        Ok(())
     }
 }
 
@@ -56,54 +89,91 @@ impl Drop for Held {
     }
 }
 
-/// Renews the lease until told to stop, then releases it. Its own connection, because
-/// the steps use theirs from another thread.
-fn beat(location: &Location, id: &str, stopped: &mpsc::Receiver<()>) {
-    let every = lease::ttl() / 3;
-    let mut store: Option<Store> = None;
-    loop {
-        let stop = match stopped.recv_timeout(every) {
-            Err(RecvTimeoutError::Timeout) => false,
-            Ok(()) | Err(RecvTimeoutError::Disconnected) => true,
-        };
-        if store.is_none() {
-            store = connect(location);
-        }
-        let Some(conn) = &store else { continue };
-        let result = if stop {
-            conn.release_lease(id).map(|()| true)
-        } else {
-            conn.renew_lease(id)
-        };
-        match result {
-            Ok(true) if stop => return,
-            Ok(true) => {}
-            Ok(false) => {
-                // Leaving the running state gives the lease up; otherwise it was taken.
-                let still_running = conn
-                    .operation(id)
-                    .is_ok_and(|op| op.state == dataalm_core::OpState::Running);
-                if still_running {
-                    tracing::warn!(
-                        "operation {id}: lease lost to another process; its next journal write will stop this one"
-                    );
+/// The heartbeat thread's work. Its own connection, because the steps use theirs from
+/// another thread.
+struct Beat {
+    location: Location,
+    id: String,
+    runner: String,
+    lost: Arc<AtomicBool>,
+}
+
+impl Beat {
+    /// Renews the lease until told to stop, then releases it.
+    fn run(&self, stopped: &mpsc::Receiver<()>) {
+        let ttl = lease::ttl();
+        let mut store: Option<Store> = None;
+        let mut renewed = Instant::now();
+        loop {
+            let stop = match stopped.recv_timeout(ttl / 3) {
+                Err(RecvTimeoutError::Timeout) => false,
+                Ok(()) | Err(RecvTimeoutError::Disconnected) => true,
+            };
+            if store.is_none() {
+                store = self.connect();
+            }
+            let Some(conn) = &store else {
+                if stop {
+                    // Unreachable: the lease lapses by itself.
+                    return;
+                }
+                self.give_up_after(renewed, ttl);
+                continue;
+            };
+            if stop {
+                if let Err(error) = conn.release_lease(&self.id, &self.runner) {
+                    tracing::warn!(%error, "operation {}: cannot release the lease", self.id);
                 }
                 return;
             }
-            Err(error) => {
-                // A control plane that blips is retried at the next beat, on a new connection.
-                tracing::warn!(%error, "operation {id}: cannot renew the lease");
-                store = None;
-                if stop {
+            match conn.renew_lease(&self.id, &self.runner) {
+                Ok(true) => renewed = Instant::now(),
+                Ok(false) => {
+                    self.refused(conn);
                     return;
+                }
+                Err(error) => {
+                    // Retried at the next beat, on a new connection.
+                    tracing::warn!(%error, "operation {}: cannot renew the lease", self.id);
+                    store = None;
+                    self.give_up_after(renewed, ttl);
                 }
             }
         }
     }
-}
 
-fn connect(location: &Location) -> Option<Store> {
-    Store::connect(location)
-        .map_err(|error| tracing::warn!(%error, "lease heartbeat: cannot reach the control plane"))
-        .ok()
+    /// Renewal was refused: either the operation left the running state (which gives the
+    /// lease up), or another process took it over.
+    fn refused(&self, conn: &Store) {
+        let still_running = conn
+            .operation(&self.id)
+            .is_ok_and(|op| op.state == OpState::Running);
+        if still_running {
+            tracing::warn!(
+                "operation {}: lease lost to another process; this one stops at the next step",
+                self.id
+            );
+            self.lost.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Past two thirds of the lease time without renewal, another process may take the
+    /// operation any moment: stop before it does.
+    fn give_up_after(&self, renewed: Instant, ttl: std::time::Duration) {
+        if renewed.elapsed() > ttl * 2 / 3 && !self.lost.swap(true, Ordering::SeqCst) {
+            tracing::warn!(
+                "operation {}: the lease could not be renewed for {:.0} s; this process stops at the next step",
+                self.id,
+                renewed.elapsed().as_secs_f64()
+            );
+        }
+    }
+
+    fn connect(&self) -> Option<Store> {
+        Store::connect(&self.location)
+            .map_err(
+                |error| tracing::warn!(%error, "lease heartbeat: cannot reach the control plane"),
+            )
+            .ok()
+    }
 }

@@ -81,7 +81,7 @@ pub fn begin(ctx: &Context, source: &str, target: &str, copy: CopyOptions) -> Re
     op.data.copy = copy;
     op.data.source_bytes = Some(checked.source_bytes);
     journal::record_done(&mut op, Step::Validate, started, checked.outcome);
-    ctx.store.create_operation(&op)?;
+    ctx.store.create_operation(&mut op)?;
     audit(ctx, "refresh started", &op, &format!("operation {}", op.id));
     Ok(op)
 }
@@ -99,8 +99,15 @@ pub fn resume(ctx: &Context, op_id: &str) -> Result<Operation> {
         return Ok(op);
     }
     if !op.cut_over() {
-        // The world may have changed while the operation was stopped.
-        validate::preflight(ctx.store, &op.source, &op.target)?;
+        // The world may have changed while the operation was stopped. If it will not do
+        // now, the operation is recorded as failed (with the reason), so that nobody
+        // takes it over again and again until a person decides.
+        if let Err(error) = validate::preflight(ctx.store, &op.source, &op.target) {
+            let step = op.next_step().unwrap_or(Step::Validate);
+            journal::fail(ctx.store, &mut op, step, &format!("cannot resume: {error}"))?;
+            audit(ctx, "refresh resume refused", &op, &error.to_string());
+            return Err(error);
+        }
     }
     op.state = OpState::Running;
     op.error = None;
@@ -124,22 +131,36 @@ fn needs_resuming(op: &Operation) -> Result<bool> {
 
 /// Runs the remaining steps of an operation this process began (with [`begin`]).
 pub fn run(ctx: &Context, op: Operation) -> Result<Operation> {
-    let held = lease::Held::keep(ctx.store, &op.id);
+    let Some(runner) = op.lease.as_ref().map(|l| l.runner.clone()) else {
+        return Err(Error::Store(dataalm_store::Error::LeaseLost {
+            op: op.id,
+            runner: None,
+        }));
+    };
+    let held = lease::Held::keep(ctx.store, &op.id, &runner);
     run_held(ctx, op, held)
 }
 
-/// Runs the remaining steps while `_held` keeps the operation's lease, which is given up
-/// when the steps stop: at AwaitSignOff, at a failure, or with this process.
-fn run_held(ctx: &Context, mut op: Operation, _held: lease::Held) -> Result<Operation> {
+/// Runs the remaining steps while `held` keeps the operation's lease, which is given up
+/// when the steps stop: at AwaitSignOff, at a failure, or with this process. Before each
+/// step, the lease must still be this process's.
+fn run_held(ctx: &Context, mut op: Operation, held: lease::Held) -> Result<Operation> {
     let ends = Ends {
         source: ctx.store.env(&op.source)?,
         target: ctx.store.env(&op.target)?,
     };
     while let Some(step) = op.next_step() {
         failpoint::check(step, When::Before);
+        held.check()?;
         journal::begin(ctx.store, &mut op, step)?;
         ctx.progress.step_started(step);
-        let progress = journal::Journaled::new(ctx.store.location(), &op.id, step, ctx.progress);
+        let progress = journal::Journaled::new(
+            ctx.store.location(),
+            &op.id,
+            held.runner(),
+            step,
+            ctx.progress,
+        );
         match run_step(step, ctx, &progress, &ends, &mut op) {
             Ok(outcome) => {
                 ctx.progress.step_done(step, &outcome.detail);
@@ -185,7 +206,7 @@ fn run_step(
 /// crashed, or stopped renewing its lease): [`resume`] (or [`rollback`]) must finish them.
 pub fn interrupted(store: &Store) -> Result<Vec<Operation>> {
     Ok(store
-        .operations(None)?
+        .running_operations()?
         .into_iter()
         .filter(is_interrupted)
         .collect())

@@ -488,33 +488,49 @@ fn local_time(field: &str, value: &str, offset_minutes: &str) -> Result<OffsetDa
     Ok(local.assume_offset(offset).to_offset(UtcOffset::UTC))
 }
 
-/// Saves the plan, shows what it would change (dry run), or applies it now.
+/// Saves the plan, shows what the plan in the box would change (dry run), or applies the
+/// saved plan now.
 pub async fn plan(
     State(state): State<AppState>,
     visitor: Visitor,
     Path(env): Path<String>,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    let form = FormData::parse(&body);
-    visitor.check_csrf(form.get("csrf"))?;
-    let action = form.get("action").to_owned();
-    visitor.require(if action == "save" {
+    let action = FormData::parse(&body).get("action").to_owned();
+    let needed = if action == "save" {
         Role::Admin
     } else {
         Role::Operator
-    })?;
+    };
+    let form = visitor.form(&body, needed)?;
     let text = form.get("plan").to_owned();
     let actor = visitor.actor();
     let target = env.clone();
     if action == "dry_run" {
-        let changes = state
-            .blocking(move |store| Ok(actions::reconfigure(store, &actor, &target, true)?))
+        let posted = text.clone();
+        let diff = state
+            .blocking(move |store| {
+                let saved = store.plan(&target)?.unwrap_or_default();
+                let (_, changes) = actions::diff_plan(store, &target, &posted)?;
+                Ok((changes, saved.trim() != posted.trim()))
+            })
             .await;
-        let (changes, query) = match changes {
-            Ok(changes) => (
-                Some(changes.iter().map(Change::to_string).collect()),
-                EnvQuery::default(),
-            ),
+        let (changes, query) = match diff {
+            Ok((changes, unsaved)) => {
+                let notice = if unsaved {
+                    "dry run of the plan in the box, which is not saved".to_owned()
+                } else {
+                    String::new()
+                };
+                let changes = changes.iter().map(Change::to_string).collect();
+                (
+                    Some(changes),
+                    EnvQuery {
+                        notice,
+                        ..EnvQuery::default()
+                    },
+                )
+            }
             Err(e) => (
                 None,
                 EnvQuery {
@@ -523,7 +539,9 @@ pub async fn plan(
                 },
             ),
         };
-        let page = environment_page(&state, &visitor, env, query, changes).await?;
+        let mut page = environment_page(&state, &visitor, env, query, changes).await?;
+        // The box keeps what the person typed.
+        page.plan = text;
         return Ok(render(&page));
     }
     let result = state
@@ -533,12 +551,16 @@ pub async fn plan(
                 Ok("plan saved".to_owned())
             }
             "apply" => {
+                let saved = store.plan(&target)?.unwrap_or_default();
+                if saved.trim() != text.trim() {
+                    return Err(ApiError::bad_request(
+                        "the plan in the box is not the saved one: save it first (admins), or reload the page",
+                    ));
+                }
                 let changes = actions::reconfigure(store, &actor, &target, false)?;
                 Ok(format!("plan applied: {} change(s)", changes.len()))
             }
-            other => Err(ApiError::bad_request(format!(
-                "unknown plan action `{other}`"
-            ))),
+            other => Err(ApiError::bad_request(format!("unknown plan action `{other}`"))),
         })
         .await;
     Ok(outcome(&env, "plan", result, |said| said))

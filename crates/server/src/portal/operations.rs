@@ -313,8 +313,18 @@ pub async fn act(
     let actor = visitor.actor();
     let outcome = match action.as_str() {
         "resume" => {
-            run_in_background(&state, actor, move |ctx| refresh::resume(ctx, &id));
-            Ok("resuming".to_owned())
+            // Checked here so the person hears why not; the claim in `resume` decides.
+            let op = load(&state, id.clone()).await?;
+            if is_interrupted(&op) || op.state == OpState::Failed {
+                run_in_background(&state, actor, move |ctx| refresh::resume(ctx, &id));
+                Ok("resuming where it stopped".to_owned())
+            } else {
+                Err(format!(
+                    "operation {} is {}: there is nothing to resume",
+                    op.id,
+                    display_state(&op)
+                ))
+            }
         }
         "signoff" | "rollback" => state
             .blocking(move |store| {

@@ -81,7 +81,13 @@ impl FromRequestParts<AppState> for Visitor {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Visitor, Response> {
         let to_login = || {
-            let next = parts.uri.path_and_query().map_or("/portal", |p| p.as_str());
+            // After signing in, the browser GETs `next`: a form's address will not do.
+            let next = match parts.method {
+                axum::http::Method::GET => {
+                    parts.uri.path_and_query().map_or("/portal", |p| p.as_str())
+                }
+                _ => "/portal",
+            };
             Redirect::to(&format!("/portal/login?next={}", encode(next))).into_response()
         };
         let Some(token) = cookie(&parts.headers, COOKIE) else {
@@ -234,9 +240,10 @@ pub async fn logout(
     Ok(response)
 }
 
-/// Only paths of this portal are followed after signing in, never another site.
+/// Only paths of this portal are followed after signing in, never another site, and
+/// only as printable text (it goes into a `Location` header).
 fn safe_next(next: &str) -> &str {
-    if next.starts_with("/portal") && !next.starts_with("//") {
+    if next.starts_with("/portal") && next.chars().all(|c| c.is_ascii_graphic()) {
         next
     } else {
         "/portal"
