@@ -5,3 +5,4 @@ use api_cases::Backend;
 const BACKEND: Backend = Backend::Sqlite;
 
 mod api_cases;
+mod samples;

@@ -6,3 +6,4 @@ use api_cases::Backend;
 const BACKEND: Backend = Backend::Postgres;
 
 mod api_cases;
+mod samples;

@@ -3,6 +3,7 @@
 //! each step. Screenshots of the main pages land in `target/portal-screenshots/`.
 
 mod browser;
+mod samples;
 
 use axum::Router;
 use axum::response::Html;
@@ -10,12 +11,9 @@ use axum::routing::get;
 use browser::Browser;
 use dataalm_core::access::Role;
 use dataalm_core::{EnvKind, Environment, Location};
-use dataalm_engine::sqlite::SqliteDb;
-use dataalm_finance::SampleOptions;
 use dataalm_store::Store;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::path::PathBuf;
 use std::time::Duration;
 use tempfile::TempDir;
 
@@ -83,36 +81,6 @@ const PASSWORD: &str = "correct horse battery";
 /// A user whose name is a script, to show it is printed as text.
 const SCRIPT_NAME: &str = "<script>window.pwned = 1</script>";
 
-/// Production and UAT finance samples, built once and copied by every test.
-fn samples() -> &'static Path {
-    static SAMPLES: OnceLock<TempDir> = OnceLock::new();
-    SAMPLES
-        .get_or_init(|| {
-            let dir = tempfile::tempdir().expect("temp dir");
-            for (file, role, size_bytes, seed) in [
-                ("prod.db", dataalm_finance::Role::Production, 3_000_000, 1),
-                ("uat.db", dataalm_finance::Role::Uat, 2_000_000, 2),
-            ] {
-                let mut db = SqliteDb::create(&dir.path().join(file)).expect("create sample");
-                let options = SampleOptions {
-                    role,
-                    size_bytes,
-                    seed,
-                };
-                dataalm_finance::create(&mut db, &options, &dataalm_core::progress::Silent)
-                    .expect("fill sample");
-            }
-            let prod = rusqlite::Connection::open(dir.path().join("prod.db")).expect("open");
-            prod.execute(
-                "INSERT INTO user_info (id, name, email, enabled) VALUES ('xss', ?1, 'xss@example.com', 0)",
-                [SCRIPT_NAME],
-            )
-            .expect("add the script user");
-            dir
-        })
-        .path()
-}
-
 /// A server with the portal over its own control plane: `prod` and `uat` (with a plan
 /// that enables five users and leaves batch jobs withheld), and three people: ada
 /// (admin), olga (operator) and rita (reader).
@@ -126,9 +94,13 @@ impl Portal {
         let home = tempfile::tempdir().expect("temp home");
         let dbs = home.path().join("dbs");
         std::fs::create_dir(&dbs).expect("dbs dir");
-        for file in ["prod.db", "uat.db"] {
-            std::fs::copy(samples().join(file), dbs.join(file)).expect("copy sample");
-        }
+        samples::copy_into(&dbs);
+        let prod = rusqlite::Connection::open(dbs.join("prod.db")).expect("open");
+        prod.execute(
+            "INSERT INTO user_info (id, name, email, enabled) VALUES ('xss', ?1, 'xss@example.com', 0)",
+            [SCRIPT_NAME],
+        )
+        .expect("add the script user");
         let store = Store::open(home.path()).expect("control plane");
         for (name, kind) in [("prod", EnvKind::Production), ("uat", EnvKind::Sandbox)] {
             store

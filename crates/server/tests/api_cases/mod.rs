@@ -3,14 +3,12 @@
 //! control plane's backend (`crate::BACKEND`): a SQLite file in the test's temporary
 //! home, or a database of its own on a throw-away PostgreSQL cluster.
 //!
-//! The samples are built once per test binary and copied into each test's home, so the
-//! tests run in parallel without sharing any file.
+//! The samples (`samples`) are built once per test binary and copied into each test's
+//! home, so the tests run in parallel without sharing any file.
 
 use base64::Engine as _;
 use dataalm_core::access::Role;
 use dataalm_core::{EnvKind, Environment, Location};
-use dataalm_engine::sqlite::SqliteDb;
-use dataalm_finance::SampleOptions;
 use dataalm_server::auth::Claims;
 use dataalm_store::Store;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -20,7 +18,6 @@ use reqwest::header::{AUTHORIZATION, HOST, LOCATION, WWW_AUTHENTICATE};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
@@ -31,33 +28,6 @@ const UAT_URL: &str = "https://uat.example.com";
 // ---------------------------------------------------------------------------------------
 // Fixture
 // ---------------------------------------------------------------------------------------
-
-/// Production and UAT finance samples, built once and copied by every test.
-fn samples() -> &'static Path {
-    static SAMPLES: OnceLock<TempDir> = OnceLock::new();
-    SAMPLES
-        .get_or_init(|| {
-            let dir = tempfile::tempdir().expect("temp dir");
-            for (file, role, size_bytes, seed) in [
-                ("prod.db", dataalm_finance::Role::Production, 3_000_000, 1),
-                ("uat.db", dataalm_finance::Role::Uat, 2_000_000, 2),
-            ] {
-                let mut db = SqliteDb::create(&dir.path().join(file)).expect("create sample");
-                dataalm_finance::create(
-                    &mut db,
-                    &SampleOptions {
-                        role,
-                        size_bytes,
-                        seed,
-                    },
-                    &dataalm_core::progress::Silent,
-                )
-                .expect("fill sample");
-            }
-            dir
-        })
-        .path()
-}
 
 /// A running server over its own control plane, with `prod` (production) and `uat`
 /// (sandbox, base URL `https://uat.example.com`, the demo plan) registered.
@@ -93,9 +63,7 @@ impl Api {
         let home = tempfile::tempdir().expect("temp home");
         let dbs = home.path().join("dbs");
         std::fs::create_dir(&dbs).unwrap();
-        for file in ["prod.db", "uat.db"] {
-            std::fs::copy(samples().join(file), dbs.join(file)).expect("copy sample");
-        }
+        crate::samples::copy_into(&dbs);
         let location = control_plane(home.path());
         let store = Store::connect(&location).expect("control plane");
         for (name, kind, url) in [
