@@ -49,20 +49,42 @@ pub async fn overview(
     Query(flash): Query<Flash>,
 ) -> Result<Response, PageError> {
     let envs = state
-        .blocking(|store| Ok(store.envs()?.iter().map(|e| env_row(store, e)).collect()))
+        .blocking(|store| {
+            let envs = store.envs()?;
+            let sizes = sizes(&envs);
+            Ok(envs
+                .iter()
+                .zip(sizes)
+                .map(|(e, size)| env_row(store, e, size))
+                .collect())
+        })
         .await?;
     let page = Page::new("Environments", &visitor, flash);
     Ok(render(&OverviewPage { page, envs }))
 }
 
-fn env_row(store: &Store, env: &Environment) -> EnvRow {
-    // A database that cannot be reached still gets its line, saying so.
-    let size = dataalm_engine::engine_for(&env.location)
-        .and_then(|engine| engine.probe(&env.location))
-        .map_or_else(
-            |_| "unreachable".to_owned(),
-            |info| human_bytes(info.size_bytes),
-        );
+/// Each environment's database size, probed side by side: an unreachable server costs
+/// its connect timeout once, not once per environment. One that cannot be reached still
+/// gets its line, saying so.
+fn sizes(envs: &[Environment]) -> Vec<String> {
+    let probe = |env: &Environment| {
+        dataalm_engine::engine_for(&env.location)
+            .and_then(|engine| engine.probe(&env.location))
+            .map_or_else(
+                |_| "unreachable".to_owned(),
+                |info| human_bytes(info.size_bytes),
+            )
+    };
+    std::thread::scope(|scope| {
+        let probes: Vec<_> = envs.iter().map(|e| scope.spawn(move || probe(e))).collect();
+        probes
+            .into_iter()
+            .map(|p| p.join().unwrap_or_else(|_| "unknown".to_owned()))
+            .collect()
+    })
+}
+
+fn env_row(store: &Store, env: &Environment, size: String) -> EnvRow {
     let last = store
         .operations(Some(&env.name))
         .ok()

@@ -66,7 +66,7 @@ impl Visitor {
 
     /// Refuses a form that does not carry this session's CSRF token.
     pub fn check_csrf(&self, sent: &str) -> Result<(), PageError> {
-        if !sent.is_empty() && sent == self.csrf {
+        if !sent.is_empty() && same_secret(sent, &self.csrf) {
             return Ok(());
         }
         Err(PageError(ApiError::forbidden(
@@ -105,6 +105,15 @@ impl FromRequestParts<AppState> for Visitor {
             None => Err(to_login()),
         }
     }
+}
+
+/// Compares two secrets in a time that does not depend on where they differ.
+fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |differs, (x, y)| differs | (x ^ y))
+            == 0
 }
 
 /// The value of cookie `name`, if the request has it.
@@ -171,7 +180,8 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: Byte
     let form = FormData::parse(&body);
     let next = safe_next(form.get("next")).to_owned();
     let sent = form.get("csrf");
-    if sent.is_empty() || cookie(&headers, LOGIN_COOKIE).as_deref() != Some(sent) {
+    let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
+    if sent.is_empty() || !same_secret(sent, &expected) {
         let message = "the sign-in form expired or did not come from this portal; try again";
         return login_page(&headers, &next, message, StatusCode::FORBIDDEN);
     }
