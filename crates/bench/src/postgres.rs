@@ -117,22 +117,12 @@ pub fn copy_once(jobs: usize) -> Result<()> {
         owners_and_grants: true,
         ..CopyOptions::default()
     };
-    let started = Instant::now();
-    let stats = PgEngine.copy(
+    CopyOnce::print(
+        &PgEngine,
         &Location::Postgres(source),
         &Location::Postgres(staging),
         &options,
-        &Silent,
-    )?;
-    let report = CopyOnce {
-        seconds: started.elapsed().as_secs_f64(),
-        bytes: stats.bytes,
-        method: stats.method,
-        tables: stats.tables,
-        peak_rss_kib: measure::own_peak_rss_kib(),
-    };
-    println!("{}", serde_json::to_string(&report)?);
-    Ok(())
+    )
 }
 
 // ---------------------------------------------------------------------------------------

@@ -66,24 +66,37 @@ pub struct CopyOnce {
     pub peak_rss_kib: Option<u64>,
 }
 
+impl CopyOnce {
+    /// Makes one staging copy with `engine`, timed, and prints what it did as JSON on
+    /// stdout, for the parent benchmark to read.
+    pub fn print(
+        engine: &dyn Engine,
+        source: &Location,
+        staging: &Location,
+        options: &dataalm_core::CopyOptions,
+    ) -> Result<()> {
+        let started = Instant::now();
+        let stats = engine.copy(source, staging, options, &Silent)?;
+        let report = CopyOnce {
+            seconds: started.elapsed().as_secs_f64(),
+            bytes: stats.bytes,
+            method: stats.method,
+            tables: stats.tables,
+            peak_rss_kib: measure::own_peak_rss_kib(),
+        };
+        println!("{}", serde_json::to_string(&report)?);
+        Ok(())
+    }
+}
+
 /// The `copy-once` subcommand: one dataalm staging copy, as JSON on stdout.
 pub fn copy_once(source: &Path, staging: &Path) -> Result<()> {
-    let started = Instant::now();
-    let stats = SqliteEngine.copy(
+    CopyOnce::print(
+        &SqliteEngine,
         &Location::Sqlite(source.to_owned()),
         &Location::Sqlite(staging.to_owned()),
         &dataalm_core::CopyOptions::default(),
-        &Silent,
-    )?;
-    let report = CopyOnce {
-        seconds: started.elapsed().as_secs_f64(),
-        bytes: stats.bytes,
-        method: stats.method,
-        tables: stats.tables,
-        peak_rss_kib: measure::own_peak_rss_kib(),
-    };
-    println!("{}", serde_json::to_string(&report)?);
-    Ok(())
+    )
 }
 
 pub fn run(options: &Options) -> Result<()> {
