@@ -16,6 +16,10 @@ use rust_xlsxwriter::{Format, Workbook, XlsxError};
 use std::io::Cursor;
 use std::path::Path;
 
+/// The media type of an XLSX file, for uploads and downloads.
+pub const XLSX_CONTENT_TYPE: &str =
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
 /// Headings that name the column of users.
 const USER_HEADINGS: &[&str] = &["id", "email", "e-mail", "user"];
 /// Headings of other columns, which also make the first row a header.

@@ -51,6 +51,13 @@ pub fn list_users(store: &Store, env: &str, filter: &UserFilter) -> Result<Vec<U
     Ok(dataalm_app::users::list(target.db(), &profile, filter)?)
 }
 
+/// Every user of the environment as the bytes of an XLSX file (the CLI's export, edited,
+/// can be uploaded again).
+pub fn export_users(store: &Store, env: &str) -> Result<Vec<u8>> {
+    let users = list_users(store, env, &UserFilter::default())?;
+    Ok(dataalm_app::userlist::users_xlsx(&users)?)
+}
+
 /// Enables or disables users by id or e-mail: all of them, or none when any is unknown.
 pub fn set_users_enabled(
     store: &Store,

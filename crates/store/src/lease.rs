@@ -180,5 +180,5 @@ pub(crate) fn lease_of(row: &[Value], at: usize) -> Result<Option<Lease>> {
 
 /// The lease time in milliseconds, as a parameter.
 pub(crate) fn ttl_ms() -> Value {
-    Value::Int(i64::try_from(ttl().as_millis()).unwrap_or(i64::MAX / 2))
+    Value::Int(crate::millis(ttl()))
 }

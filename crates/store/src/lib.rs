@@ -36,6 +36,7 @@ mod secrets;
 
 pub use apps::AppRegistration;
 pub use people::{Person, Session};
+pub use secrets::random_token;
 
 use backend::{Cells, Conn};
 use dataalm_core::{Environment, Lease, Location, Operation, Step, StepStatus, Value};
@@ -296,7 +297,7 @@ impl Store {
             Ok(_) => {
                 op.lease = Some(Lease {
                     runner,
-                    expires_in_ms: i64::try_from(lease::ttl().as_millis()).unwrap_or(i64::MAX),
+                    expires_in_ms: millis(lease::ttl()),
                 });
                 Ok(())
             }
@@ -408,6 +409,19 @@ impl Store {
             .collect()
     }
 
+    /// The newest operation on `target`, if any (one row, not the whole history).
+    pub fn latest_operation(&self, target: &str) -> Result<Option<Operation>> {
+        let sql = format!(
+            "SELECT {} FROM operations WHERE target = ?1 ORDER BY created_at DESC, {} DESC LIMIT 1",
+            self.operation_columns(),
+            self.conn.insertion_order()
+        );
+        self.conn
+            .query_opt(&sql, &[target.into()])?
+            .map(|row| read_operation(&row))
+            .transpose()
+    }
+
     /// Operations recorded as running, oldest first: the ones a server may have to take
     /// over.
     pub fn running_operations(&self) -> Result<Vec<Operation>> {
@@ -481,6 +495,12 @@ fn read_operation(row: &[Value]) -> Result<Operation> {
     let mut op: Operation = from_json(&row.text(0)?)?;
     op.lease = lease::lease_of(row, 1)?;
     Ok(op)
+}
+
+/// A duration in whole milliseconds, as the control plane's lease and session columns
+/// hold them (saturating far beyond any lease or session).
+fn millis(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2)
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String> {

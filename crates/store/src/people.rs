@@ -7,7 +7,7 @@
 
 use crate::backend::Cells;
 use crate::secrets;
-use crate::{Error, Result, Store, check_name, format_time, is_duplicate};
+use crate::{Error, Result, Store, check_name, format_time, is_duplicate, millis};
 use dataalm_core::Value;
 use dataalm_core::access::Role;
 use serde::Serialize;
@@ -91,7 +91,6 @@ impl Store {
     /// Opens a session for `person` lasting `ttl`; returns the token for the cookie.
     pub fn open_session(&self, person: &Person, ttl: Duration) -> Result<String> {
         let token = secrets::random_token()?;
-        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2);
         self.conn.execute(
             &format!(
                 "INSERT INTO sessions (token_hash, person, csrf, expires_ms) VALUES (?1, ?2, ?3, {} + ?4)",
@@ -101,7 +100,7 @@ impl Store {
                 secrets::digest(&token).into(),
                 person.name.as_str().into(),
                 secrets::random_token()?.into(),
-                ttl_ms.into(),
+                millis(ttl).into(),
             ],
         )?;
         // Expired sessions are of no use to anyone; this is as good a time as any.

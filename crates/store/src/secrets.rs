@@ -23,8 +23,8 @@ pub(crate) fn random_bytes() -> Result<[u8; RANDOM_LEN]> {
     Ok(bytes)
 }
 
-/// A random token as hex text.
-pub(crate) fn random_token() -> Result<String> {
+/// A random token as hex text: 256 bits from the operating system's generator.
+pub fn random_token() -> Result<String> {
     Ok(hex::encode(random_bytes()?))
 }
 

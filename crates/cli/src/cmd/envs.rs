@@ -60,9 +60,9 @@ fn list(store: &Store, json: bool) -> Result<()> {
         .iter()
         .map(|e| {
             let last = store
-                .operations(Some(&e.name))
+                .latest_operation(&e.name)
                 .ok()
-                .and_then(|ops| ops.into_iter().next())
+                .flatten()
                 .map(|op| format!("{} {}", op.id, dataalm_ops::refresh::display_state(&op)))
                 .unwrap_or_else(|| "-".into());
             vec![

@@ -85,10 +85,7 @@ fn sizes(envs: &[Environment]) -> Vec<String> {
 }
 
 fn env_row(store: &Store, env: &Environment, size: String) -> EnvRow {
-    let last = store
-        .operations(Some(&env.name))
-        .ok()
-        .and_then(|ops| ops.into_iter().next());
+    let last = store.latest_operation(&env.name).ok().flatten();
     EnvRow {
         name: env.name.clone(),
         kind: env.kind.as_str().to_owned(),
@@ -400,12 +397,9 @@ pub async fn users_xlsx(
 ) -> Result<Response, PageError> {
     let file_name = format!("{env}-users.xlsx");
     let bytes = state
-        .blocking(move |store| {
-            let users = actions::list_users(store, &env, &UserFilter::default())?;
-            Ok(dataalm_app::userlist::users_xlsx(&users).map_err(dataalm_ops::Error::from)?)
-        })
+        .blocking(move |store| Ok(actions::export_users(store, &env)?))
         .await?;
-    let kind = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+    let kind = dataalm_app::userlist::XLSX_CONTENT_TYPE;
     let disposition = format!("attachment; filename=\"{}\"", file_name.replace('"', ""));
     Ok((
         [

@@ -37,7 +37,7 @@ pub struct Visitor {
 
 impl Visitor {
     pub fn actor(&self) -> Actor {
-        Actor(format!("person:{}", self.person.name))
+        person_actor(&self.person)
     }
 
     pub fn can(&self, role: Role) -> bool {
@@ -107,6 +107,11 @@ impl FromRequestParts<AppState> for Visitor {
     }
 }
 
+/// How the audit log names a person.
+fn person_actor(person: &Person) -> Actor {
+    Actor(format!("person:{}", person.name))
+}
+
 /// Compares two secrets in a time that does not depend on where they differ.
 fn same_secret(a: &str, b: &str) -> bool {
     a.len() == b.len()
@@ -160,7 +165,10 @@ pub async fn login_form(headers: HeaderMap, Query(query): Query<LoginQuery>) -> 
 }
 
 fn login_page(headers: &HeaderMap, next: &str, error: &str, status: StatusCode) -> Response {
-    let login_csrf = hex_token();
+    let login_csrf = match dataalm_store::random_token() {
+        Ok(token) => token,
+        Err(e) => return PageError::from(e).into_response(),
+    };
     let page = LoginPage {
         page: Page::anonymous("Sign in"),
         next: safe_next(next).to_owned(),
@@ -194,12 +202,7 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: Byte
                 Err(e) => return Err(e.into()),
             };
             let token = store.open_session(&person, SESSION_TTL)?;
-            store.audit(
-                &format!("person:{}", person.name),
-                "portal sign-in",
-                None,
-                "ok",
-            )?;
+            store.audit(&person_actor(&person).0, "portal sign-in", None, "ok")?;
             Ok(Some(token))
         })
         .await;
@@ -258,13 +261,4 @@ fn safe_next(next: &str) -> &str {
     } else {
         "/portal"
     }
-}
-
-/// A random token for the sign-in form (not a secret kept anywhere: it only has to be
-/// unguessable by another site).
-fn hex_token() -> String {
-    use rand::TryRng;
-    let mut bytes = [0u8; 32];
-    let _ = rand::rngs::SysRng.try_fill_bytes(&mut bytes);
-    hex::encode(bytes)
 }

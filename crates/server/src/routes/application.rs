@@ -10,6 +10,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use dataalm_app::jobs::JobsToSet;
+use dataalm_app::userlist::XLSX_CONTENT_TYPE;
 use dataalm_app::users::UserFilter;
 use dataalm_core::Value as DbValue;
 use dataalm_core::access::Role;
@@ -70,13 +71,9 @@ pub async fn users_xlsx(
 ) -> ApiResult<Response> {
     caller.require_env(Role::Reader, &env)?;
     let bytes = state
-        .blocking(move |store| {
-            let users = actions::list_users(store, &env, &UserFilter::default())?;
-            Ok(dataalm_app::userlist::users_xlsx(&users).map_err(dataalm_ops::Error::from)?)
-        })
+        .blocking(move |store| Ok(actions::export_users(store, &env)?))
         .await?;
-    let kind = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
-    Ok(([(header::CONTENT_TYPE, kind)], bytes).into_response())
+    Ok(([(header::CONTENT_TYPE, XLSX_CONTENT_TYPE)], bytes).into_response())
 }
 
 /// The users a request names: `{"users": [...]}` as JSON, or a CSV or XLSX file as
