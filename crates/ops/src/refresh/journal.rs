@@ -9,7 +9,8 @@ use crate::Result;
 use dataalm_core::progress::Progress;
 use dataalm_core::{Location, OpState, Operation, Step, StepStatus, when};
 use dataalm_store::Store;
-use std::sync::Mutex;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
@@ -71,21 +72,57 @@ pub(crate) fn fail(store: &Store, op: &mut Operation, step: Step, message: &str)
 }
 
 /// Passes progress on to the caller's display and, throttled, to the journal.
+///
+/// The engine may report from inside an async runtime (the PostgreSQL copy drives its
+/// connections on one), where a blocking control-plane client must not run: its own
+/// `block_on` would abort the process. So the journal writes are handed to a thread that
+/// owns its connection; reporting only leaves the newest figures in a slot for it. Drop
+/// (or [`Journaled::finish`]) waits for the last write, so a step's final journal entry is
+/// never overwritten by progress that was still on its way.
 pub(crate) struct Journaled<'a> {
     inner: &'a dyn Progress,
+    target: WriteTarget,
+    state: Mutex<JournalState>,
+    writer: Mutex<Option<Writer>>,
+}
+
+/// Whose progress is written where.
+#[derive(Clone)]
+struct WriteTarget {
     location: Location,
     op_id: String,
     /// The lease's holder, whose progress this is.
     runner: String,
     step: Step,
-    state: Mutex<JournalState>,
 }
 
 struct JournalState {
-    store: Option<Store>,
     last_write: Option<Instant>,
     /// When the first bytes were reported, for the rate and the ETA.
     copy_started: Option<Instant>,
+}
+
+/// The newest progress not yet written.
+#[derive(Default)]
+struct Update {
+    bytes: Option<u64>,
+    rows: Option<u64>,
+    detail: Option<String>,
+}
+
+/// The hand-over between the reporting side and the writer thread.
+#[derive(Default)]
+struct Slot {
+    pending: Option<Update>,
+    closed: bool,
+}
+
+type Shared = Arc<(Mutex<Slot>, Condvar)>;
+
+/// The thread that writes progress to the journal, and its slot.
+struct Writer {
+    shared: Shared,
+    thread: JoinHandle<()>,
 }
 
 const WRITE_EVERY: Duration = Duration::from_millis(250);
@@ -100,16 +137,23 @@ impl<'a> Journaled<'a> {
     ) -> Self {
         Journaled {
             inner,
-            location: location.clone(),
-            op_id: op_id.to_owned(),
-            runner: runner.to_owned(),
-            step,
+            target: WriteTarget {
+                location: location.clone(),
+                op_id: op_id.to_owned(),
+                runner: runner.to_owned(),
+                step,
+            },
             state: Mutex::new(JournalState {
-                store: None,
                 last_write: None,
                 copy_started: None,
             }),
+            writer: Mutex::new(None),
         }
+    }
+
+    /// Waits until the progress reported so far is written (or given up).
+    pub(crate) fn finish(self) {
+        drop(self);
     }
 
     fn record(&self, bytes: Option<u64>, rows: Option<u64>, detail: Option<&str>) {
@@ -130,18 +174,110 @@ impl<'a> Journaled<'a> {
             return;
         }
         state.last_write = Some(Instant::now());
-        if state.store.is_none() {
-            state.store = Store::connect(&self.location).ok();
+        let update = Update {
+            bytes,
+            rows,
+            detail: detail.map(str::to_owned),
+        };
+        let Ok(mut writer) = self.writer.lock() else {
+            return;
+        };
+        if writer.is_none() {
+            *writer = Writer::start(self.target.clone());
         }
-        if let Some(store) = &state.store {
+        if let Some(writer) = writer.as_ref() {
+            writer.hand_over(update);
+        }
+    }
+}
+
+impl Drop for Journaled<'_> {
+    fn drop(&mut self) {
+        let writer = match self.writer.get_mut() {
+            Ok(writer) => writer.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        if let Some(writer) = writer {
+            writer.close();
+        }
+    }
+}
+
+impl Writer {
+    /// Starts the writer thread; `None` (progress is not journaled) if it cannot start.
+    fn start(target: WriteTarget) -> Option<Writer> {
+        let shared: Shared = Arc::default();
+        let theirs = Arc::clone(&shared);
+        std::thread::Builder::new()
+            .name(format!("progress {}", target.op_id))
+            .spawn(move || target.run(&theirs))
+            .map_err(|error| tracing::warn!(%error, "progress will not reach the journal"))
+            .ok()
+            .map(|thread| Writer { shared, thread })
+    }
+
+    /// Leaves `update` for the thread, replacing one it has not written yet.
+    fn hand_over(&self, update: Update) {
+        let (slot, wake) = &*self.shared;
+        if let Ok(mut slot) = slot.lock() {
+            slot.pending = Some(update);
+            wake.notify_one();
+        }
+    }
+
+    /// Lets the thread write what is pending, then waits for it to end.
+    fn close(self) {
+        let (slot, wake) = &*self.shared;
+        if let Ok(mut slot) = slot.lock() {
+            slot.closed = true;
+            wake.notify_one();
+        }
+        if self.thread.join().is_err() {
+            tracing::warn!("the progress writer stopped with a panic");
+        }
+    }
+}
+
+impl WriteTarget {
+    /// Writes each update handed over until the slot is closed and empty.
+    fn run(&self, shared: &Shared) {
+        let mut store: Option<Store> = None;
+        while let Some(update) = next_update(shared) {
+            if store.is_none() {
+                store = Store::connect(&self.location).ok();
+            }
+            let Some(conn) = &store else {
+                continue;
+            };
             // Progress is best effort: a failed write must not stop the copy. The
             // connection is made again next time, in case it was the connection.
-            let written =
-                store.record_progress(&self.op_id, &self.runner, self.step, bytes, rows, detail);
+            let written = conn.record_progress(
+                &self.op_id,
+                &self.runner,
+                self.step,
+                update.bytes,
+                update.rows,
+                update.detail.as_deref(),
+            );
             if written.is_err() {
-                state.store = None;
+                store = None;
             }
         }
+    }
+}
+
+/// Waits for an update to write; `None` once the slot is closed and nothing is left.
+fn next_update(shared: &Shared) -> Option<Update> {
+    let (slot, wake) = &**shared;
+    let mut slot = slot.lock().ok()?;
+    loop {
+        if let Some(update) = slot.pending.take() {
+            return Some(update);
+        }
+        if slot.closed {
+            return None;
+        }
+        slot = wake.wait(slot).ok()?;
     }
 }
 
