@@ -7,6 +7,7 @@
 //!
 //! `Neutralize:before:pause` stalls there for [`PAUSE`] instead, then goes on: a process
 //! that hangs (or is stopped) mid-operation, for the tests of lease takeover.
+//! `Neutralize:before:panic` panics there: a bug, for the tests that a panic is contained.
 
 use crate::op::Step;
 
@@ -38,6 +39,7 @@ impl When {
 enum Action {
     Abort,
     Pause,
+    Panic,
 }
 
 /// Aborts the process (or pauses it) when the failpoint `step:when` is set.
@@ -56,6 +58,7 @@ pub fn check(step: Step, when: When) {
             std::thread::sleep(PAUSE);
             eprintln!("dataalm: failpoint {step}:{at} paused, going on");
         }
+        Some(Action::Panic) => panic!("failpoint {step}:{at} reached"),
         None => {}
     }
 }
@@ -69,6 +72,7 @@ fn action(spec: &str, step: Step, when: When) -> Option<Action> {
             name.eq_ignore_ascii_case(step.name()) && at.eq_ignore_ascii_case(when.as_str());
         let action = match parts.next() {
             Some(a) if a.eq_ignore_ascii_case("pause") => Action::Pause,
+            Some(a) if a.eq_ignore_ascii_case("panic") => Action::Panic,
             _ => Action::Abort,
         };
         matches.then_some(action)
@@ -90,5 +94,7 @@ mod tests {
         assert_eq!(action("", Step::Cutover, When::Before), None);
         let pause = action("neutralize:before:pause", Step::Neutralize, When::Before);
         assert_eq!(pause, Some(Action::Pause));
+        let panic = action("Cutover:before:panic", Step::Cutover, When::Before);
+        assert_eq!(panic, Some(Action::Panic));
     }
 }

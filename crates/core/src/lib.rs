@@ -25,7 +25,7 @@ pub mod value;
 pub mod when;
 
 pub use env::{EnvKind, Environment, Location};
-pub use op::{CopyOptions, Lease, OpState, Operation, Step, StepRecord, StepStatus};
+pub use op::{CopyOptions, Lease, OpState, Operation, Step, StepRecord, StepStatus, Takeovers};
 pub use plan::Plan;
 pub use profile::Profile;
 pub use value::{Row, Rows, Value};

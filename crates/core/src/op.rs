@@ -278,6 +278,9 @@ pub struct Operation {
     pub lease: Option<Lease>,
     pub steps: Vec<StepRecord>,
     pub data: OpData,
+    /// Takeovers since a step last finished; see [`Takeovers`].
+    #[serde(default)]
+    pub takeovers: Takeovers,
 }
 
 impl Operation {
@@ -295,6 +298,7 @@ impl Operation {
             lease: None,
             steps: Step::ALL.into_iter().map(StepRecord::pending).collect(),
             data: OpData::default(),
+            takeovers: Takeovers::default(),
         }
     }
 
@@ -318,6 +322,26 @@ impl Operation {
     pub fn cut_over(&self) -> bool {
         self.step(Step::Cutover)
             .is_some_and(|s| s.status == StepStatus::Done)
+    }
+}
+
+/// How many times in a row a process took the operation over from a runner that had
+/// died or lost its lease, with no step finished in between. A count that keeps growing
+/// means the operation itself brings its runners down (a crash, a hang), and taking it
+/// over again would only do that again.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Takeovers {
+    pub count: u32,
+    /// Where the operation stood (its first step not done) when they were counted.
+    pub at: Option<Step>,
+}
+
+impl Takeovers {
+    /// One more takeover of an operation standing at `at`: counted on if it has not
+    /// moved since the last, else the first at its new place.
+    pub fn one_more(&self, at: Option<Step>) -> Takeovers {
+        let count = if self.at == at { self.count + 1 } else { 1 };
+        Takeovers { count, at }
     }
 }
 

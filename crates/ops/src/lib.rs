@@ -64,6 +64,18 @@ pub enum Error {
     InvalidInput(String),
     #[error("{step} failed: {message}")]
     StepFailed { step: String, message: String },
+    #[error(
+        "operation {op} is not taken over again: its runner died or lost its lease {count} times in a row at {step}; find out why (the servers' logs), then resume it explicitly or roll it back"
+    )]
+    TakeoverLimit {
+        op: String,
+        step: String,
+        count: u32,
+    },
+    #[error(
+        "dataalm stopped in {step} on an internal error (a panic: {message}); please report it"
+    )]
+    Panicked { step: String, message: String },
     #[error("environment `{env}` uses profile `{profile}`, which has no {section}")]
     NotInProfile {
         env: String,

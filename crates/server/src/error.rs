@@ -82,9 +82,12 @@ impl From<OpsError> for ApiError {
             OpsError::Busy { .. } => (StatusCode::CONFLICT, "busy"),
             OpsError::NotAwaitingSignOff { .. }
             | OpsError::Finished { .. }
-            | OpsError::StillRunning { .. } => (StatusCode::CONFLICT, "wrong_state"),
+            | OpsError::StillRunning { .. }
+            | OpsError::TakeoverLimit { .. } => (StatusCode::CONFLICT, "wrong_state"),
             OpsError::ProductionTarget(_) => (StatusCode::BAD_REQUEST, "production_target"),
-            OpsError::StepFailed { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "step_failed"),
+            OpsError::StepFailed { .. } | OpsError::Panicked { .. } => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "step_failed")
+            }
             // What the databases or servers refuse: unreachable, no rights, wrong tools.
             OpsError::Engine(_) => (StatusCode::UNPROCESSABLE_ENTITY, "refused"),
             // Unknown users or jobs, bad plans, dates, profiles: the request's fault.

@@ -143,7 +143,7 @@ async fn take_over_interrupted(state: AppState) {
             let actor = dataalm_ops::Actor(format!("server {}", dataalm_store::lease::process()));
             let id = op.id;
             routes::operations::run_in_background(&state, actor, move |ctx| {
-                dataalm_ops::refresh::resume(ctx, &id)
+                dataalm_ops::refresh::take_over(ctx, &id)
             });
         }
     }

@@ -24,7 +24,7 @@
 
 use crate::backend::Cells;
 use crate::{Error, Result, Store};
-use dataalm_core::{Lease, Value};
+use dataalm_core::{Lease, Operation, Value};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -113,13 +113,18 @@ pub enum Claim {
 }
 
 impl Store {
-    /// Claims operation `id`, unless a live runner holds it.
+    /// Claims operation `id`, unless a live runner holds it. Taking it from a runner that
+    /// died or lost its lease is counted in the journal ([`Operation::takeovers`]), in the
+    /// same write, so that whoever holds it next can tell an operation that keeps bringing
+    /// its runners down.
+    ///
+    /// [`Operation::takeovers`]: dataalm_core::Operation::takeovers
     pub fn claim_operation(&self, id: &str) -> Result<Claim> {
         let runner = new_runner();
         self.conn.transaction(|conn| {
             let row = conn.query_opt(
                 &format!(
-                    "SELECT runner, lease_until - {} FROM operations WHERE id = ?1{}",
+                    "SELECT runner, lease_until - {}, body FROM operations WHERE id = ?1{}",
                     conn.now_ms(),
                     conn.for_update()
                 ),
@@ -128,17 +133,22 @@ impl Store {
             let Some(row) = row else {
                 return Err(Error::UnknownOperation(id.to_owned()));
             };
-            if let Some(lease) = lease_of(&row, 0)?
-                && is_live(&lease)
-            {
-                return Ok(Claim::HeldBy(lease.runner));
+            let mut body = row.text(2)?;
+            if let Some(lease) = lease_of(&row, 0)? {
+                if is_live(&lease) {
+                    return Ok(Claim::HeldBy(lease.runner));
+                }
+                let mut op: Operation = crate::from_json(&body)?;
+                op.takeovers = op.takeovers.one_more(op.next_step());
+                body = crate::to_json(&op)?;
             }
             conn.execute(
                 &format!(
-                    "UPDATE operations SET runner = ?2, lease_until = {} + ?3 WHERE id = ?1",
+                    "UPDATE operations SET runner = ?2, lease_until = {} + ?3, body = ?4
+                     WHERE id = ?1",
                     conn.now_ms()
                 ),
-                &[id.into(), runner.as_str().into(), ttl_ms()],
+                &[id.into(), runner.as_str().into(), ttl_ms(), body.into()],
             )?;
             Ok(Claim::Taken(runner))
         })

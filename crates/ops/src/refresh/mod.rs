@@ -27,8 +27,9 @@ pub mod validate;
 use crate::{Actor, Error, Result};
 use dataalm_core::failpoint::{self, When};
 use dataalm_core::progress::Progress;
-use dataalm_core::{CopyOptions, Environment, OpState, Operation, Step, when};
+use dataalm_core::{CopyOptions, Environment, OpState, Operation, Step, Takeovers, when};
 use dataalm_store::Store;
+use std::panic::{self, AssertUnwindSafe};
 
 pub use signoff::{rollback, sign_off};
 
@@ -86,8 +87,32 @@ pub fn begin(ctx: &Context, source: &str, target: &str, copy: CopyOptions) -> Re
     Ok(op)
 }
 
-/// Continues an interrupted or failed refresh from the step where it stopped.
+/// After this many takeovers in a row with no step finished, a server no longer takes an
+/// operation over by itself: each runner died or lost its lease on it, and the next one
+/// would too. A person looks, then resumes it explicitly (or rolls it back).
+pub const TAKEOVER_LIMIT: u32 = 3;
+
+/// Continues an interrupted or failed refresh from the step where it stopped, because a
+/// person (or their script) asked: whatever brought earlier runners down, they decided.
 pub fn resume(ctx: &Context, op_id: &str) -> Result<Operation> {
+    resume_as(ctx, op_id, Resumer::Asked)
+}
+
+/// Continues an interrupted refresh that nobody runs any more, as a server does when it
+/// finds one: refused, and the operation recorded as failed, once it has been taken over
+/// [`TAKEOVER_LIMIT`] times in a row without getting further.
+pub fn take_over(ctx: &Context, op_id: &str) -> Result<Operation> {
+    resume_as(ctx, op_id, Resumer::Server)
+}
+
+/// Who resumes an operation.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Resumer {
+    Asked,
+    Server,
+}
+
+fn resume_as(ctx: &Context, op_id: &str, resumer: Resumer) -> Result<Operation> {
     let op = ctx.store.operation(op_id)?;
     if !needs_resuming(&op)? {
         return Ok(op);
@@ -97,6 +122,13 @@ pub fn resume(ctx: &Context, op_id: &str) -> Result<Operation> {
     let mut op = ctx.store.operation(op_id)?;
     if !needs_resuming(&op)? {
         return Ok(op);
+    }
+    match resumer {
+        Resumer::Asked => op.takeovers = Takeovers::default(),
+        Resumer::Server if op.takeovers.count >= TAKEOVER_LIMIT => {
+            return Err(give_up(ctx, &mut op)?);
+        }
+        Resumer::Server => {}
     }
     if !op.cut_over() {
         // The world may have changed while the operation was stopped. If it will not do
@@ -114,6 +146,21 @@ pub fn resume(ctx: &Context, op_id: &str) -> Result<Operation> {
     ctx.store.save_operation(&op)?;
     audit(ctx, "refresh resumed", &op, "resuming");
     run_held(ctx, op, held)
+}
+
+/// Records an operation that keeps bringing its runners down as failed, with why; the
+/// error to answer with.
+fn give_up(ctx: &Context, op: &mut Operation) -> Result<Error> {
+    let step = op.next_step().unwrap_or(Step::Validate);
+    let error = Error::TakeoverLimit {
+        op: op.id.clone(),
+        step: step.to_string(),
+        count: op.takeovers.count,
+    };
+    let message = error.to_string();
+    journal::fail(ctx.store, op, step, &message)?;
+    audit(ctx, "refresh not taken over", op, &message);
+    Ok(error)
 }
 
 /// Whether `resume` has steps to run: not for an operation awaiting sign-off, and a
@@ -150,18 +197,18 @@ fn run_held(ctx: &Context, mut op: Operation, held: lease::Held) -> Result<Opera
         target: ctx.store.env(&op.target)?,
     };
     while let Some(step) = op.next_step() {
-        failpoint::check(step, When::Before);
-        held.check()?;
-        journal::begin(ctx.store, &mut op, step)?;
-        ctx.progress.step_started(step);
-        let progress = journal::Journaled::new(
-            ctx.store.location(),
-            &op.id,
-            held.runner(),
-            step,
-            ctx.progress,
-        );
-        match run_step(step, ctx, &progress, &ends, &mut op) {
+        // A panic in a step is that step's failure: journaled as such, so the lease is
+        // given up and the process (a server, say) goes on.
+        let attempt = panic::catch_unwind(AssertUnwindSafe(|| {
+            attempt(ctx, &ends, &held, &mut op, step)
+        }))
+        .unwrap_or_else(|payload| {
+            Ok(Err(Error::Panicked {
+                step: step.to_string(),
+                message: panic_message(payload.as_ref()),
+            }))
+        });
+        match attempt? {
             Ok(outcome) => {
                 ctx.progress.step_done(step, &outcome.detail);
                 journal::end(ctx.store, &mut op, step, outcome)?;
@@ -180,6 +227,40 @@ fn run_held(ctx: &Context, mut op: Operation, held: lease::Held) -> Result<Opera
     }
     audit(ctx, "refresh awaiting sign-off", &op, "ok");
     Ok(op)
+}
+
+/// Runs one step: the outer error when it could not start (the lease was lost, the
+/// journal could not be written), the inner one when the step itself failed.
+fn attempt(
+    ctx: &Context,
+    ends: &Ends,
+    held: &lease::Held,
+    op: &mut Operation,
+    step: Step,
+) -> Result<Result<Outcome>> {
+    failpoint::check(step, When::Before);
+    held.check()?;
+    journal::begin(ctx.store, op, step)?;
+    ctx.progress.step_started(step);
+    let progress = journal::Journaled::new(
+        ctx.store.location(),
+        &op.id,
+        held.runner(),
+        step,
+        ctx.progress,
+    );
+    let outcome = run_step(step, ctx, &progress, ends, op);
+    progress.finish();
+    Ok(outcome)
+}
+
+/// What a panic said, as far as it can be read.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic with no message".to_owned())
 }
 
 fn run_step(
