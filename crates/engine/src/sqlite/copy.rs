@@ -36,6 +36,8 @@
 use super::files::{io_error, remove_companions, remove_if_exists, sync_parent, with_suffix};
 use crate::sqlite::db::sql_error;
 use crate::{CopyStats, Error, LOCK_TIMEOUT, Result};
+use dataalm_core::Step;
+use dataalm_core::failpoint::{self, When};
 use dataalm_core::progress::Progress;
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, ErrorCode, OpenFlags};
@@ -249,6 +251,9 @@ fn copy_bytes(source: &File, tmp: &Path, progress: &dyn Progress) -> Result<u64>
         }
         done += n;
         progress.copied(done, total, None);
+        if done == n {
+            failpoint::check(Step::CopyToStaging, When::During);
+        }
     }
     out.sync_all()
         .map_err(io_error(format!("sync {}", tmp.display())))?;
@@ -270,6 +275,7 @@ fn backup_to(source: &Connection, tmp: &Path, progress: &dyn Progress) -> Result
     {
         let backup =
             Backup::new(source, &mut dest).map_err(|e| sql_error("start the online backup", e))?;
+        let mut first = true;
         loop {
             let step = backup
                 .step(pages_per_step)
@@ -281,6 +287,9 @@ fn backup_to(source: &Connection, tmp: &Path, progress: &dyn Progress) -> Result
                 page_bytes(p.pagecount),
                 None,
             );
+            if std::mem::take(&mut first) {
+                failpoint::check(Step::CopyToStaging, When::During);
+            }
             match step {
                 StepResult::Done => break,
                 StepResult::More => {}
