@@ -1,8 +1,12 @@
 //! `dataalm serve` as a process: the journal is the truth, so a server killed in the
-//! middle of a refresh finishes it when it starts again; and of two servers sharing a
+//! middle of a refresh finishes it when it starts again; of two servers sharing a
 //! PostgreSQL control plane, one runs each operation and the other takes it over when
-//! the first dies or hangs.
+//! the first dies or hangs, with SQLite environments and with PostgreSQL ones; a panic
+//! in a step fails that step and the server goes on; and an operation that keeps
+//! killing the servers that run it is no longer taken over.
 
+use dataalm_core::Location;
+use dataalm_pgtest::Cluster;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -352,8 +356,14 @@ fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
 
 /// Starts a refresh of `uat` through `server`; returns the operation id.
 fn start_refresh(server: &Server, bearer: &str) -> String {
+    start_refresh_of(server, bearer, "uat")
+}
+
+/// Starts a refresh of sandbox `env` from `prod` through `server`; returns the operation
+/// id.
+fn start_refresh_of(server: &Server, bearer: &str, env: &str) -> String {
     let answer = reqwest::blocking::Client::new()
-        .post(format!("{}/api/environments/uat/refresh", server.base))
+        .post(format!("{}/api/environments/{env}/refresh", server.base))
         .bearer_auth(bearer)
         .json(&serde_json::json!({"source": "prod"}))
         .send()
@@ -485,6 +495,230 @@ fn of_two_servers_the_survivor_finishes_a_refresh_the_other_crashed_in() {
     assert!(steps.iter().all(|s| s["status"] == "done"), "{finished}");
     // The crash came after the copy was journaled: B went on from Neutralize.
     assert!(!b.said("failpoint"), "{}", b.log());
+}
+
+/// Production and three sandboxes in PostgreSQL (production on one throw-away server, the
+/// sandboxes on another), registered in the control plane `store`.
+fn postgres_plane_with_samples(
+    dir: &Path,
+    store: String,
+) -> (Plane, String, Vec<(&'static str, String)>) {
+    let (source, target) = (Cluster::shared("source"), Cluster::shared("target"));
+    let plane = Plane {
+        home: dir.join("home"),
+        store: Some(store),
+    };
+    let prod = source.url(&source.create_database("prod").expect("create prod"));
+    plane.ok(&[
+        "sample",
+        "create",
+        "--postgres",
+        &prod,
+        "--role",
+        "production",
+        "--size",
+        "3MB",
+    ]);
+    plane.ok(&[
+        "env",
+        "add",
+        "prod",
+        "--kind",
+        "production",
+        "--postgres",
+        &prod,
+    ]);
+    let mut sandboxes = Vec::new();
+    for (name, seed) in [("uat", "2"), ("train", "3"), ("test", "4")] {
+        let url = target.url(&target.create_database(name).expect("create sandbox"));
+        plane.ok(&[
+            "sample",
+            "create",
+            "--postgres",
+            &url,
+            "--role",
+            "uat",
+            "--size",
+            "1MB",
+            "--seed",
+            seed,
+        ]);
+        plane.ok(&["env", "add", name, "--kind", "sandbox", "--postgres", &url]);
+        sandboxes.push((name, url));
+    }
+    (plane, prod, sandboxes)
+}
+
+/// `(rows, checksum)` of the business tables (the ones no step after the copy changes) of
+/// the PostgreSQL database at `url`.
+fn business_tables(url: &str) -> Vec<(String, i64, String)> {
+    const BUSINESS: &[&str] = &[
+        "public.cust_table",
+        "public.sales_line",
+        "public.vend_table",
+    ];
+    let sums = dataalm_engine::postgres::table_checksums(&Location::Postgres(url.to_owned()))
+        .expect("checksums");
+    let picked: Vec<_> = sums
+        .into_iter()
+        .filter(|(table, _, _)| BUSINESS.contains(&table.as_str()))
+        .collect();
+    assert_eq!(picked.len(), BUSINESS.len(), "tables missing in {url}");
+    picked
+}
+
+/// Servers A and B share a PostgreSQL control plane, every environment in PostgreSQL.
+/// A starts refreshes of three sandboxes and is killed (SIGKILL) in the middle of their
+/// copies; B takes them all over and brings each to sign-off with the source's data.
+#[test]
+fn of_two_servers_the_survivor_finishes_postgres_refreshes_the_other_was_killed_in() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (plane, prod, sandboxes) = postgres_plane_with_samples(dir.path(), postgres_store());
+    let source_sums = business_tables(&prod);
+    let (id, secret) = plane.register("pipeline");
+    let a = Logged::start(&plane, dir.path(), "a", Some("CopyToStaging:during:pause"));
+    let b = Logged::start(&plane, dir.path(), "b", None);
+    let bearer = token(&a.server.base, &id, &secret);
+    let ops: Vec<String> = sandboxes
+        .iter()
+        .map(|(name, _)| start_refresh_of(&a.server, &bearer, name))
+        .collect();
+    assert!(
+        eventually(Duration::from_secs(60), || a
+            .log()
+            .matches("CopyToStaging:during reached, pausing")
+            .count()
+            == ops.len()),
+        "A's copies did not all get going: {}",
+        a.log()
+    );
+    for op in &ops {
+        let now = plane.operation(op);
+        assert_eq!(now["steps"][3]["status"], "running", "{now}");
+        assert_eq!(runner_pid(&now), Some(a.pid()), "{now}");
+    }
+    a.signal("-KILL");
+
+    for op in &ops {
+        assert!(
+            eventually(Duration::from_secs(120), || plane.operation(op)["state"]
+                == "awaiting_signoff"),
+            "B did not finish {op}: {}\n{}",
+            plane.operation(op),
+            b.log()
+        );
+        let finished = plane.operation(op);
+        let steps = finished["steps"].as_array().expect("steps");
+        assert!(steps.iter().all(|s| s["status"] == "done"), "{finished}");
+        assert_eq!(finished["takeovers"]["count"], 1, "{finished}");
+    }
+    for (name, url) in &sandboxes {
+        assert_eq!(
+            business_tables(url),
+            source_sums,
+            "{name} is not a full copy"
+        );
+    }
+    assert_eq!(
+        business_tables(&prod),
+        source_sums,
+        "the source was written"
+    );
+    assert!(!b.said("panicked"), "{}", b.log());
+}
+
+/// A panic in a step (a bug) under `serve`: the step is recorded failed with the panic's
+/// message, the lease is given up, and the server goes on serving; the operation can be
+/// rolled back through it.
+#[test]
+fn a_panic_in_a_refresh_fails_its_step_and_the_server_goes_on() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let plane = plane_with_samples(dir.path(), None);
+    let (id, secret) = plane.register("pipeline");
+    let mut server = Server::start(&plane, Some("Neutralize:before:panic"));
+    let bearer = token(&server.base, &id, &secret);
+    let op = start_refresh(&server, &bearer);
+    assert!(
+        eventually(Duration::from_secs(60), || plane.operation(&op)["state"]
+            == "failed"),
+        "the refresh did not fail: {}",
+        plane.operation(&op)
+    );
+    assert!(
+        !server.wait_for_exit(Duration::from_millis(500)),
+        "the panic took the server down"
+    );
+    let failed = get(&server.base, &bearer, &format!("/api/operations/{op}"));
+    assert_eq!(failed["steps"][4]["status"], "failed", "{failed}");
+    let error = failed["error"].as_str().expect("an error");
+    assert!(
+        error.contains("failpoint Neutralize:before reached"),
+        "{failed}"
+    );
+    assert!(failed["lease"].is_null(), "the lease is given up: {failed}");
+
+    let rolled = reqwest::blocking::Client::new()
+        .post(format!("{}/api/operations/{op}/rollback", server.base))
+        .bearer_auth(&bearer)
+        .send()
+        .expect("rollback request");
+    assert_eq!(rolled.status(), 200);
+    assert_eq!(plane.operation(&op)["state"], "rolled_back");
+}
+
+/// An operation that brings down every server that runs it (here each one aborts in the
+/// middle of the copy) is taken over until its third runner has died, then no more: the
+/// next server records it as failed with the reason and keeps running, and an explicit resume, once
+/// the cause is gone, finishes it.
+#[test]
+fn an_operation_that_keeps_killing_its_servers_is_no_longer_taken_over() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let plane = plane_with_samples(dir.path(), None);
+    let (id, secret) = plane.register("pipeline");
+    let crash = Some("CopyToStaging:during");
+    let mut first = Server::start(&plane, crash);
+    let bearer = token(&first.base, &id, &secret);
+    let op = start_refresh(&first, &bearer);
+    assert!(first.wait_for_exit(Duration::from_secs(60)), "no crash");
+    // Each server takes the operation over at start, and dies of it in turn.
+    for takeover in 1..=2 {
+        let mut next = Server::start(&plane, crash);
+        assert!(
+            next.wait_for_exit(Duration::from_secs(60)),
+            "takeover {takeover} did not crash: {}",
+            plane.operation(&op)
+        );
+        assert_eq!(plane.operation(&op)["takeovers"]["count"], takeover);
+    }
+    // The third runner is dead: the next server counts it, and stops there.
+    let mut last = Server::start(&plane, crash);
+    assert!(
+        eventually(Duration::from_secs(30), || plane.operation(&op)["state"]
+            == "failed"),
+        "not marked failed: {}",
+        plane.operation(&op)
+    );
+    assert!(
+        !last.wait_for_exit(Duration::from_secs(1)),
+        "the server took it over once more"
+    );
+    let shown = get(&last.base, &bearer, &format!("/api/operations/{op}"));
+    let error = shown["error"].as_str().expect("an error");
+    assert!(
+        error.contains("not taken over again") && error.contains("3 times in a row"),
+        "{shown}"
+    );
+    let status = plane.ok(&["status", &op]);
+    assert!(status.contains("not taken over again"), "{status}");
+    let audit = plane.ok(&["audit", "--json"]);
+    assert!(audit.contains("refresh not taken over"), "{audit}");
+
+    // Someone looked, and the cause is gone: resuming is their decision.
+    drop(last);
+    plane.ok(&["resume", &op]);
+    let done = plane.operation(&op);
+    assert_eq!(done["state"], "awaiting_signoff", "{done}");
+    assert_eq!(done["takeovers"]["count"], 0, "{done}");
 }
 
 /// Portal accounts come from the CLI; the password is read from standard input when it
