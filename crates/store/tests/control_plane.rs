@@ -5,7 +5,7 @@
 //! register and authenticate only a handful of times.
 
 use dataalm_core::access::Role;
-use dataalm_core::{EnvKind, Environment, Location, OpState, Operation};
+use dataalm_core::{EnvKind, Environment, Location, OpState, Operation, Step, StepStatus};
 use dataalm_pgtest::Cluster;
 use dataalm_store::lease::{self, Claim};
 use dataalm_store::{Error, Store};
@@ -120,6 +120,7 @@ on_both_backends!(
     a_live_lease_keeps_others_out_and_fences_their_writes,
     a_lapsed_lease_or_a_dead_local_runner_can_be_taken_over,
     racing_claims_have_one_winner,
+    takeovers_are_counted_until_a_step_finishes,
     renewing_needs_the_lease,
     people_sign_in_with_hashed_passwords_and_sessions,
 );
@@ -489,6 +490,48 @@ fn a_lapsed_lease_or_a_dead_local_runner_can_be_taken_over(backend: Backend) {
     store
         .save_operation(&store.operation(&op.id).unwrap())
         .unwrap();
+}
+
+/// Each claim from a runner that died or let its lease lapse counts a takeover, in the
+/// journal; a claim of a released operation does not, and a step finished in between
+/// starts the count again.
+fn takeovers_are_counted_until_a_step_finishes(backend: Backend) {
+    let plane = Plane::new(backend);
+    let store = plane.open();
+    let op = running_operation(&store);
+    let takeovers = |store: &Store| store.operation(&op.id).unwrap().takeovers;
+    for expected in 1..=2 {
+        hand_lease_to(&plane, &op, "elsewhere:4242:0:1", -1);
+        taken(store.claim_operation(&op.id).unwrap());
+        let counted = takeovers(&store);
+        assert_eq!(counted.count, expected, "{counted:?}");
+        assert_eq!(counted.at, Some(Step::Validate), "{counted:?}");
+    }
+    let mut mine = store.operation(&op.id).unwrap();
+    store
+        .release_lease(&op.id, &mine.lease.clone().unwrap().runner)
+        .unwrap();
+    taken(store.claim_operation(&op.id).unwrap());
+    assert_eq!(
+        takeovers(&store).count,
+        2,
+        "a released lease is no takeover"
+    );
+
+    mine = store.operation(&op.id).unwrap();
+    mine.step_mut(Step::Validate).unwrap().status = StepStatus::Done;
+    store.save_operation(&mine).unwrap();
+    hand_lease_to(&plane, &op, &dead_local_runner(), 60_000);
+    taken(store.claim_operation(&op.id).unwrap());
+    let moved = takeovers(&store);
+    assert_eq!(
+        (moved.count, moved.at),
+        (1, Some(Step::Announce)),
+        "{moved:?}"
+    );
+    // The claim kept what the journal held.
+    let after = store.operation(&op.id).unwrap();
+    assert_eq!(after.steps, mine.steps);
 }
 
 fn racing_claims_have_one_winner(backend: Backend) {
