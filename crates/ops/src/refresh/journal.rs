@@ -83,7 +83,6 @@ pub(crate) struct Journaled<'a> {
     inner: &'a dyn Progress,
     target: WriteTarget,
     state: Mutex<JournalState>,
-    writer: Mutex<Option<Writer>>,
 }
 
 /// Whose progress is written where.
@@ -100,10 +99,11 @@ struct JournalState {
     last_write: Option<Instant>,
     /// When the first bytes were reported, for the rate and the ETA.
     copy_started: Option<Instant>,
+    /// Started at the first write.
+    writer: Option<Writer>,
 }
 
 /// The newest progress not yet written.
-#[derive(Default)]
 struct Update {
     bytes: Option<u64>,
     rows: Option<u64>,
@@ -146,8 +146,8 @@ impl<'a> Journaled<'a> {
             state: Mutex::new(JournalState {
                 last_write: None,
                 copy_started: None,
+                writer: None,
             }),
-            writer: Mutex::new(None),
         }
     }
 
@@ -179,13 +179,10 @@ impl<'a> Journaled<'a> {
             rows,
             detail: detail.map(str::to_owned),
         };
-        let Ok(mut writer) = self.writer.lock() else {
-            return;
-        };
-        if writer.is_none() {
-            *writer = Writer::start(self.target.clone());
+        if state.writer.is_none() {
+            state.writer = Writer::start(self.target.clone());
         }
-        if let Some(writer) = writer.as_ref() {
+        if let Some(writer) = &state.writer {
             writer.hand_over(update);
         }
     }
@@ -193,9 +190,9 @@ impl<'a> Journaled<'a> {
 
 impl Drop for Journaled<'_> {
     fn drop(&mut self) {
-        let writer = match self.writer.get_mut() {
-            Ok(writer) => writer.take(),
-            Err(poisoned) => poisoned.into_inner().take(),
+        let writer = match self.state.get_mut() {
+            Ok(state) => state.writer.take(),
+            Err(poisoned) => poisoned.into_inner().writer.take(),
         };
         if let Some(writer) = writer {
             writer.close();
