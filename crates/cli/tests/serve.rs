@@ -61,6 +61,11 @@ impl Plane {
     fn operation(&self, op: &str) -> Value {
         serde_json::from_str(&self.ok(&["status", op, "--json"])).expect("status JSON")
     }
+
+    /// Whether operation `op` is in `state` within `limit`.
+    fn reaches(&self, op: &str, state: &str, limit: Duration) -> bool {
+        eventually(limit, || self.operation(op)["state"] == state)
+    }
 }
 
 /// A server process and the address it listens on.
@@ -417,9 +422,7 @@ fn of_two_servers_one_runs_a_refresh_and_the_other_takes_it_over_when_it_hangs()
     a.signal("-STOP");
     let stopped = Instant::now();
     assert!(
-        eventually(Duration::from_secs(30), || {
-            plane.operation(&op)["state"] == "awaiting_signoff"
-        }),
+        plane.reaches(&op, "awaiting_signoff", Duration::from_secs(30)),
         "B did not finish the refresh: {}",
         b.log()
     );
@@ -480,9 +483,7 @@ fn of_two_servers_the_survivor_finishes_a_refresh_the_other_crashed_in() {
         "the failpoint did not stop A"
     );
     assert!(
-        eventually(Duration::from_secs(30), || {
-            plane.operation(&op)["state"] == "awaiting_signoff"
-        }),
+        plane.reaches(&op, "awaiting_signoff", Duration::from_secs(30)),
         "B did not finish the refresh: {}",
         b.log()
     );
@@ -601,8 +602,7 @@ fn of_two_servers_the_survivor_finishes_postgres_refreshes_the_other_was_killed_
 
     for op in &ops {
         assert!(
-            eventually(Duration::from_secs(120), || plane.operation(op)["state"]
-                == "awaiting_signoff"),
+            plane.reaches(op, "awaiting_signoff", Duration::from_secs(120)),
             "B did not finish {op}: {}\n{}",
             plane.operation(op),
             b.log()
@@ -639,8 +639,7 @@ fn a_panic_in_a_refresh_fails_its_step_and_the_server_goes_on() {
     let bearer = token(&server.base, &id, &secret);
     let op = start_refresh(&server, &bearer);
     assert!(
-        eventually(Duration::from_secs(60), || plane.operation(&op)["state"]
-            == "failed"),
+        plane.reaches(&op, "failed", Duration::from_secs(60)),
         "the refresh did not fail: {}",
         plane.operation(&op)
     );
@@ -693,8 +692,7 @@ fn an_operation_that_keeps_killing_its_servers_is_no_longer_taken_over() {
     // The third runner is dead: the next server counts it, and stops there.
     let mut last = Server::start(&plane, crash);
     assert!(
-        eventually(Duration::from_secs(30), || plane.operation(&op)["state"]
-            == "failed"),
+        plane.reaches(&op, "failed", Duration::from_secs(30)),
         "not marked failed: {}",
         plane.operation(&op)
     );
