@@ -12,12 +12,12 @@
 //! databases), `target` (the sandboxes') and `control` (control planes); each test makes
 //! its own databases on them.
 
+mod common;
+
 use assert_cmd::Command;
+use common::{Contents, pg_leftovers, sqlite_contents};
 use dataalm_core::Location;
 use dataalm_pgtest::Cluster;
-use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
-use std::path::Path;
 
 /// Tables that Neutralize, RestoreTarget and Reconfigure leave alone: after a refresh
 /// the target has exactly the source's rows in them.
@@ -42,9 +42,6 @@ enum Plane {
     Sqlite,
     Postgres,
 }
-
-/// `(rows, digest)` of every table, by name (PostgreSQL's without `public.`).
-type Contents = BTreeMap<String, (i64, String)>;
 
 /// One test's world: `prod` and `uat` finance samples on `engine`, registered in a
 /// control plane on `plane`, the demo plan set for `uat`.
@@ -179,17 +176,7 @@ impl Setup {
                 .map(|e| e.unwrap().file_name().into_string().unwrap())
                 .filter(|name| name.contains(".dataalm-"))
                 .collect(),
-            Location::Postgres(url) => {
-                let db = url.rsplit('/').next().unwrap();
-                let prefix = format!("{db}__dataalm_");
-                target()
-                    .psql("postgres", "SELECT datname FROM pg_database ORDER BY 1")
-                    .unwrap()
-                    .lines()
-                    .filter(|name| name.starts_with(&prefix))
-                    .map(str::to_owned)
-                    .collect()
-            }
+            Location::Postgres(url) => pg_leftovers(target(), url.rsplit('/').next().unwrap()),
         }
     }
 }
@@ -206,7 +193,8 @@ fn control() -> &'static Cluster {
     Cluster::shared("control")
 }
 
-/// Every table's row count and a digest of its rows, whatever the engine.
+/// Every table's row count and a digest of its rows, whatever the engine (PostgreSQL's
+/// names without `public.`).
 fn contents(location: &Location) -> Contents {
     match location {
         Location::Sqlite(path) => sqlite_contents(path),
@@ -219,35 +207,6 @@ fn contents(location: &Location) -> Contents {
             })
             .collect(),
     }
-}
-
-fn sqlite_contents(path: &Path) -> Contents {
-    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
-    let conn = rusqlite::Connection::open_with_flags(path, flags).unwrap();
-    let tables: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    let mut found = Contents::new();
-    for table in tables {
-        let mut stmt = conn
-            .prepare(&format!("SELECT * FROM \"{table}\" ORDER BY 1, 2"))
-            .unwrap();
-        let width = stmt.column_count();
-        let mut rows = stmt.query([]).unwrap();
-        let (mut count, mut hash) = (0, Sha256::new());
-        while let Some(row) = rows.next().unwrap() {
-            count += 1;
-            for i in 0..width {
-                hash.update(format!("{:?}|", row.get_ref(i).unwrap()).as_bytes());
-            }
-        }
-        found.insert(table, (count, hex::encode(hash.finalize())));
-    }
-    found
 }
 
 /// The business tables of `all`, which must all be there.

@@ -6,6 +6,8 @@
 //! Two throw-away servers (`source` and `target`) are shared by the whole binary; each
 //! test makes its own databases on them, so the tests run in parallel.
 
+mod common;
+
 use assert_cmd::Command;
 use dataalm_core::{Location, Step};
 use dataalm_pgtest::Cluster;
@@ -234,14 +236,7 @@ fn only<'a>(sums: &'a Checksums, tables: &[&str]) -> Vec<(&'a String, &'a (i64, 
 
 /// The databases of the target server that dataalm made beside `db`.
 fn leftovers(db: &str) -> Vec<String> {
-    let prefix = format!("{db}__dataalm_");
-    target()
-        .psql("postgres", "SELECT datname FROM pg_database ORDER BY 1")
-        .unwrap()
-        .lines()
-        .filter(|name| name.starts_with(&prefix))
-        .map(str::to_owned)
-        .collect()
+    common::pg_leftovers(target(), db)
 }
 
 fn query(cluster: &Cluster, db: &str, sql: &str) -> String {

@@ -1,7 +1,10 @@
 //! The `dataalm` binary end to end on SQLite: a refresh, bad input refused with nothing
 //! changed, and a crash at every step boundary resumed or rolled back.
 
+mod common;
+
 use assert_cmd::Command;
+use common::sqlite_contents;
 use dataalm_core::Step;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -102,35 +105,6 @@ impl Home {
         let ops: serde_json::Value = serde_json::from_str(&self.ok(&["status", "--json"])).unwrap();
         ops[0].clone()
     }
-}
-
-/// Every row of every table, in order: equal content, whatever the file's pages.
-fn content(path: &Path) -> String {
-    let conn =
-        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .unwrap();
-    let mut tables: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    tables.sort();
-    let mut hash = Sha256::new();
-    for t in tables {
-        let mut stmt = conn
-            .prepare(&format!("SELECT * FROM \"{t}\" ORDER BY 1, 2"))
-            .unwrap();
-        let width = stmt.column_count();
-        let mut rows = stmt.query([]).unwrap();
-        while let Some(row) = rows.next().unwrap() {
-            for i in 0..width {
-                hash.update(format!("{:?}|", row.get_ref(i).unwrap()).as_bytes());
-            }
-        }
-    }
-    hex::encode(hash.finalize())
 }
 
 fn file_sha(path: &Path) -> String {
@@ -271,7 +245,7 @@ fn crash_at_every_step_then_resume_or_rollback() {
     for step in Step::ALL.into_iter().skip(1) {
         for when in ["before", "after"] {
             let home = Home::new();
-            let old = content(&home.path("uat.db"));
+            let old = sqlite_contents(&home.path("uat.db"));
             let point = format!("{step}:{when}");
             let out = home
                 .cmd(&["refresh", "--from", "prod", "--to", "uat", "--yes"])
@@ -296,7 +270,7 @@ fn crash_at_every_step_then_resume_or_rollback() {
             if (step as usize + usize::from(when == "after")).is_multiple_of(2) {
                 home.ok(&["rollback", &id]);
                 assert_eq!(
-                    content(&home.path("uat.db")),
+                    sqlite_contents(&home.path("uat.db")),
                     old,
                     "{point}: rollback must give back the old target"
                 );
@@ -311,7 +285,7 @@ fn crash_at_every_step_then_resume_or_rollback() {
                 );
                 home.ok(&["rollback", &id]);
                 assert_eq!(
-                    content(&home.path("uat.db")),
+                    sqlite_contents(&home.path("uat.db")),
                     old,
                     "{point}: rollback after resume"
                 );
@@ -332,7 +306,7 @@ fn crash_at_every_step_then_resume_or_rollback() {
 #[test]
 fn a_resume_that_cannot_go_on_records_why_and_can_be_rolled_back() {
     let home = Home::new();
-    let old = content(&home.path("uat.db"));
+    let old = sqlite_contents(&home.path("uat.db"));
     let out = home
         .cmd(&["refresh", "--from", "prod", "--to", "uat", "--yes"])
         .env("DATAALM_FAILPOINT", "Announce:after")
@@ -353,5 +327,5 @@ fn a_resume_that_cannot_go_on_records_why_and_can_be_rolled_back() {
     assert!(op["lease"].is_null(), "{op}");
 
     home.ok(&["rollback", &id]);
-    assert_eq!(content(&home.path("uat.db")), old);
+    assert_eq!(sqlite_contents(&home.path("uat.db")), old);
 }
