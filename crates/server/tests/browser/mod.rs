@@ -238,7 +238,29 @@ impl Browser {
 
     /// The rendered text of the first element matching `css` (waits for it).
     pub async fn text(&self, css: &str) -> String {
-        self.element(css).await.text().await.expect("element text")
+        self.on_element(css, "read the text of", |e| async move { e.text().await })
+            .await
+    }
+
+    /// Runs `act` on the first element matching `css`.
+    ///
+    /// An element found just before a navigation goes stale when the new page
+    /// replaces it, so a stale element is looked up again rather than failing.
+    async fn on_element<T, F, Fut>(&self, css: &str, what: &str, act: F) -> T
+    where
+        F: Fn(WebElement) -> Fut,
+        Fut: std::future::Future<Output = WebDriverResult<T>>,
+    {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            match act(self.element(css).await).await {
+                Ok(value) => return value,
+                Err(e) if is_stale(&e) && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => self.fail(&format!("cannot {what} {css}: {e}")).await,
+            }
+        }
     }
 
     /// The rendered text of the whole page.
@@ -284,10 +306,8 @@ impl Browser {
 
     /// Clicks the first element matching `css` (waits for it).
     pub async fn click(&self, css: &str) {
-        let element = self.element(css).await;
-        if let Err(e) = element.click().await {
-            self.fail(&format!("cannot click {css}: {e}")).await;
-        }
+        self.on_element(css, "click", |e| async move { e.click().await })
+            .await
     }
 
     /// Chooses a file in an `<input type=file>`: the browser reads it from this machine.
@@ -366,4 +386,12 @@ impl Browser {
             self.page_text().await
         );
     }
+}
+
+/// Whether `e` says the element left the page (a navigation replaced it).
+fn is_stale(e: &WebDriverError) -> bool {
+    matches!(
+        e.as_inner(),
+        thirtyfour::error::WebDriverErrorInner::StaleElementReference(_)
+    )
 }
