@@ -80,11 +80,17 @@ impl fmt::Display for Location {
 
 /// Removes the password from `scheme://user:password@host/...` and from `password=...`
 /// key/value pairs.
+///
+/// The user part ends at the *last* `@` before the query: a password with an unencoded
+/// `@` (`p@ss`) is hidden whole, not cut at its own `@`.
 pub fn redact_url(url: &str) -> String {
     let mut out = url.to_owned();
     if let Some(scheme_end) = out.find("://") {
         let rest_start = scheme_end + 3;
-        if let Some(at) = out[rest_start..].find('@').map(|i| i + rest_start)
+        let query = out[rest_start..]
+            .find('?')
+            .map_or(out.len(), |i| i + rest_start);
+        if let Some(at) = out[rest_start..query].rfind('@').map(|i| i + rest_start)
             && let Some(colon) = out[rest_start..at].find(':').map(|i| i + rest_start)
         {
             out.replace_range(colon + 1..at, "***");
@@ -144,6 +150,15 @@ mod tests {
             "host=db password=*** user=app"
         );
         assert_eq!(redact_url("postgres://db/erp"), "postgres://db/erp");
+        let at_in_password = redact_url("postgres://app:p@ss@w0rd@db:5432/erp?sslmode=require");
+        assert_eq!(
+            at_in_password,
+            "postgres://app:***@db:5432/erp?sslmode=require"
+        );
+        assert_eq!(
+            redact_url("postgres://app@db/erp?password=s3cret&sslmode=require"),
+            "postgres://app@db/erp?password=***&sslmode=require"
+        );
     }
 
     #[test]
