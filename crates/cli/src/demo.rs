@@ -310,18 +310,18 @@ fn report(
 }
 
 fn print_report(report: &Report, op: &Operation) {
-    println!();
-    println!("dataalm demo: training refresh of `uat` from `prod` (finance sample, SQLite)");
-    println!(
+    outln!();
+    outln!("dataalm demo: training refresh of `uat` from `prod` (finance sample, SQLite)");
+    outln!(
         "  prod.db {} bytes, uat.db {} bytes, in {}",
         report.production.bytes,
         report.uat.bytes,
         report.dir.display()
     );
-    println!();
+    outln!();
     crate::cmd::print_operation(op);
-    println!();
-    println!(
+    outln!();
+    outln!(
         "refresh took {} in all; the target was unavailable for {} only",
         output::duration_ms(report.refresh_ms),
         report
@@ -329,7 +329,7 @@ fn print_report(report: &Report, op: &Operation) {
             .map(output::duration_ms)
             .unwrap_or_else(|| "-".into())
     );
-    println!(
+    outln!(
         "users enabled in uat: {} of {}: {}",
         report.users_enabled.len(),
         report.users_total,
@@ -340,11 +340,9 @@ fn print_report(report: &Report, op: &Operation) {
         .iter()
         .map(|(status, n)| format!("{n} {status}"))
         .collect();
-    println!("batch jobs in uat: {}", jobs.join(", "));
-    println!();
-    println!(
-        "environment-specific settings (kept from uat or set by its plan, never production's):"
-    );
+    outln!("batch jobs in uat: {}", jobs.join(", "));
+    outln!();
+    outln!("environment-specific settings (kept from uat or set by its plan, never production's):");
     let rows: Vec<Vec<String>> = report
         .settings
         .iter()
@@ -358,12 +356,12 @@ fn print_report(report: &Report, op: &Operation) {
         })
         .collect();
     output::table(&["setting", "production", "uat before", "uat after"], &rows);
-    println!();
-    println!(
+    outln!();
+    outln!(
         "reconfigure applied again: {} change(s) (a plan applies once)",
         report.second_reconfigure_changes
     );
-    println!(
+    outln!(
         "signed off: {}; try `dataalm --home {} status` or `... users list --env uat --enabled`",
         if report.signed_off { "yes" } else { "no" },
         report.dir.display()

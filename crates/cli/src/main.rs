@@ -3,10 +3,11 @@
 //!
 //! This binary only parses flags and prints; the work is in `dataalm-ops`.
 
+#[macro_use]
+mod output;
 mod cli;
 mod cmd;
 mod demo;
-mod output;
 mod progress;
 
 use clap::Parser;

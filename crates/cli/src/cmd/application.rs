@@ -17,7 +17,7 @@ pub fn message(store: &Store, args: &MessageArgs) -> Result<()> {
     let from = when::parse(&args.from, now).context("--from")?;
     let to = when::parse(&args.to, now).context("--to")?;
     let id = actions::post_message(store, &Actor::local(), &args.env, from, to, &args.text)?;
-    println!(
+    outln!(
         "message {id} posted to `{}`: shown from {} to {} UTC",
         args.env,
         when::format(from),
@@ -32,14 +32,14 @@ pub fn plan(store: &Store, cmd: PlanCommand) -> Result<()> {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read plan {}", file.display()))?;
             actions::set_plan(store, &Actor::local(), &env, &text)?;
-            println!(
+            outln!(
                 "plan of `{env}` set from {}; `dataalm reconfigure {env} --dry-run` shows what it changes",
                 file.display()
             );
         }
         PlanCommand::Show { env } => match store.plan(&env)? {
-            Some(text) => print!("{text}"),
-            None => println!("# `{env}` has no plan yet: `dataalm plan set {env} plan.toml`"),
+            Some(text) => out!("{text}"),
+            None => outln!("# `{env}` has no plan yet: `dataalm plan set {env} plan.toml`"),
         },
     }
     Ok(())
@@ -51,7 +51,7 @@ pub fn reconfigure(store: &Store, args: &ReconfigureArgs) -> Result<()> {
         return output::json(&json!({ "dry_run": args.dry_run, "changes": changes }));
     }
     if changes.is_empty() {
-        println!("`{}` already matches its plan: no changes", args.env);
+        outln!("`{}` already matches its plan: no changes", args.env);
         return Ok(());
     }
     let verb = if args.dry_run {
@@ -59,9 +59,9 @@ pub fn reconfigure(store: &Store, args: &ReconfigureArgs) -> Result<()> {
     } else {
         "changed"
     };
-    println!("{verb} {} setting(s) of `{}`:", changes.len(), args.env);
+    outln!("{verb} {} setting(s) of `{}`:", changes.len(), args.env);
     for change in &changes {
-        println!("  {change}");
+        outln!("  {change}");
     }
     Ok(())
 }
@@ -105,7 +105,7 @@ pub fn users(store: &Store, cmd: UsersCommand) -> Result<()> {
                 })
                 .collect();
             output::table(&["id", "name", "email", "state"], &rows);
-            println!("{} user(s)", users.len());
+            outln!("{} user(s)", users.len());
             Ok(())
         }
         UsersCommand::Enable(args) => change_users(store, args, true),
@@ -113,7 +113,7 @@ pub fn users(store: &Store, cmd: UsersCommand) -> Result<()> {
         UsersCommand::Export { env, xlsx } => {
             let users = actions::list_users(store, &env, &UserFilter::default())?;
             dataalm_app::userlist::write_users_xlsx(&xlsx, &users)?;
-            println!(
+            outln!(
                 "wrote {} user(s) of `{env}` to {}",
                 users.len(),
                 xlsx.display()
@@ -133,7 +133,7 @@ fn change_users(store: &Store, args: UsersChangeArgs, enabled: bool) -> Result<(
     }
     let done = actions::set_users_enabled(store, &Actor::local(), &args.env, &wanted, enabled)?;
     let verb = if enabled { "enabled" } else { "disabled" };
-    println!(
+    outln!(
         "{verb} {} user(s) in `{}`; {} already {verb}",
         done.changed.len(),
         args.env,
@@ -164,7 +164,7 @@ pub fn jobs(store: &Store, cmd: JobsCommand) -> Result<()> {
                 })
                 .collect();
             output::table(&["id", "name", "status"], &rows);
-            println!("{} job(s)", jobs.len());
+            outln!("{} job(s)", jobs.len());
             Ok(())
         }
         JobsCommand::SetStatus {
@@ -179,7 +179,7 @@ pub fn jobs(store: &Store, cmd: JobsCommand) -> Result<()> {
                 JobsToSet::Ids(ids.into_iter().map(Value::Text).collect())
             };
             let done = actions::set_jobs_status(store, &Actor::local(), &env, &status, selection)?;
-            println!(
+            outln!(
                 "set {} job(s) of `{env}` to {status}; {} already were",
                 done.changed.len(),
                 done.already.len()

@@ -21,7 +21,7 @@ pub fn run(store: &Store, cmd: EnvCommand) -> Result<()> {
                 Some(&name),
                 "ok",
             )?;
-            println!("removed environment `{name}` (its database is untouched)");
+            outln!("removed environment `{name}` (its database is untouched)");
             Ok(())
         }
     }
@@ -40,7 +40,7 @@ fn add(store: &Store, args: EnvAddArgs) -> Result<()> {
     if let Some(reason) = unreachable {
         eprintln!("warning: {reason}; the environment is added anyway, check it before a refresh");
     }
-    println!(
+    outln!(
         "added {} environment `{}` ({} at {}, profile {})",
         env.kind,
         env.name,
@@ -97,15 +97,15 @@ fn show(store: &Store, name: &str, json: bool) -> Result<()> {
         value["plan"] = json!(plan.is_some());
         return output::json(&value);
     }
-    println!("name:     {}", env.name);
-    println!("kind:     {}", env.kind);
-    println!("engine:   {}", env.location.engine_name());
-    println!("location: {}", env.location.redacted());
-    println!("profile:  {}", env.profile);
+    outln!("name:     {}", env.name);
+    outln!("kind:     {}", env.kind);
+    outln!("engine:   {}", env.location.engine_name());
+    outln!("location: {}", env.location.redacted());
+    outln!("profile:  {}", env.profile);
     if let Some(url) = &env.url {
-        println!("url:      {url}");
+        outln!("url:      {url}");
     }
-    println!(
+    outln!(
         "plan:     {}",
         if plan.is_some() {
             "set (dataalm plan show)"

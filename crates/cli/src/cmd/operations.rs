@@ -72,9 +72,7 @@ pub fn status(store: &Store, args: &StatusArgs) -> Result<()> {
                 Ok(())
             }
             None => {
-                println!(
-                    "no operations yet (start one with `dataalm refresh --from SRC --to TGT`)"
-                );
+                outln!("no operations yet (start one with `dataalm refresh --from SRC --to TGT`)");
                 Ok(())
             }
         },
@@ -124,9 +122,10 @@ fn with_context<T>(store: &Store, json: bool, f: impl FnOnce(&Context) -> T) -> 
 pub fn sign_off(store: &Store, args: &OpArgs) -> Result<()> {
     let op = with_context(store, args.json, |ctx| refresh::sign_off(ctx, &args.op))?;
     if !args.json {
-        println!(
+        outln!(
             "signed off {}: `{}` keeps the copy; the previous database is dropped",
-            op.id, op.target
+            op.id,
+            op.target
         );
     }
     finish_quiet(&op, args.json)
@@ -135,9 +134,10 @@ pub fn sign_off(store: &Store, args: &OpArgs) -> Result<()> {
 pub fn rollback(store: &Store, args: &OpArgs) -> Result<()> {
     let op = with_context(store, args.json, |ctx| refresh::rollback(ctx, &args.op))?;
     if !args.json {
-        println!(
+        outln!(
             "rolled back {}: `{}` is as it was before the refresh",
-            op.id, op.target
+            op.id,
+            op.target
         );
     }
     finish_quiet(&op, args.json)
@@ -163,14 +163,14 @@ fn print_operation_json(op: &Operation) -> Result<()> {
 }
 
 pub fn print_operation(op: &Operation) {
-    println!(
+    outln!(
         "operation {}: refresh {} -> {}, {}",
         op.id,
         op.source,
         op.target,
         display_state(op)
     );
-    println!("started {} UTC", when::format(op.created_at));
+    outln!("started {} UTC", when::format(op.created_at));
     let rows: Vec<Vec<String>> = op
         .steps
         .iter()
@@ -199,11 +199,11 @@ pub fn print_operation(op: &Operation) {
         &rows,
     );
     if let Some(ms) = op.data.downtime_ms {
-        println!("downtime: {} (cutover only)", output::duration_ms(ms));
+        outln!("downtime: {} (cutover only)", output::duration_ms(ms));
     }
     if let Some(error) = &op.error {
-        println!("error: {error}");
-        println!(
+        outln!("error: {error}");
+        outln!(
             "next: `dataalm resume {0}` to continue, or `dataalm rollback {0}` to restore the target",
             op.id
         );

@@ -30,7 +30,7 @@ pub fn sample(cmd: SampleCommand) -> Result<()> {
                 (None, Some(url)) => create_postgres(url, &options, &display)?,
                 (None, None) => bail!("give --sqlite PATH or --postgres URL"),
             };
-            println!(
+            outln!(
                 "created the finance sample ({}) at {place}: {size} bytes in {}",
                 args.role,
                 crate::progress::human(started.elapsed())
@@ -90,13 +90,13 @@ pub fn profile(cmd: ProfileCommand) -> Result<()> {
                         .with_context(|| format!("cannot read profile {name}"))?
                 }
             };
-            print!("{text}");
+            out!("{text}");
             Ok(())
         }
         ProfileCommand::List => {
             for name in dataalm_core::profile::BUILTIN {
                 if let Some(p) = Profile::builtin(name) {
-                    println!("{name:<10} {}", p.description);
+                    outln!("{name:<10} {}", p.description);
                 }
             }
             Ok(())

@@ -14,7 +14,7 @@ pub fn serve(store: &Location, args: ServeArgs) -> Result<()> {
         .context("cannot start the server's runtime")?;
     runtime.block_on(dataalm_server::serve(store, args.listen, |addr| {
         // Scripts (and the tests) read the address from this line.
-        println!("dataalm API listening on http://{addr}");
+        outln!("dataalm API listening on http://{addr}");
     }))?;
     Ok(())
 }
@@ -41,10 +41,10 @@ pub fn app(store: &Store, cmd: AppCommand) -> Result<()> {
                     "client_secret": secret,
                 }));
             }
-            println!("registered `{}` as {role}", app.name);
-            println!("client id:     {}", app.client_id);
-            println!("client secret: {secret}");
-            println!("keep the secret now: it is stored hashed and cannot be shown again");
+            outln!("registered `{}` as {role}", app.name);
+            outln!("client id:     {}", app.client_id);
+            outln!("client secret: {secret}");
+            outln!("keep the secret now: it is stored hashed and cannot be shown again");
             Ok(())
         }
         AppCommand::List { json } => {
@@ -82,7 +82,7 @@ pub fn app(store: &Store, cmd: AppCommand) -> Result<()> {
                 None,
                 &format!("{} ({})", revoked.name, revoked.client_id),
             )?;
-            println!("revoked `{}` ({})", revoked.name, revoked.client_id);
+            outln!("revoked `{}` ({})", revoked.name, revoked.client_id);
             Ok(())
         }
     }
@@ -100,7 +100,7 @@ pub fn admin(store: &Store, cmd: AdminCommand) -> Result<()> {
                 None,
                 &format!("{} as {role}", person.name),
             )?;
-            println!("created portal account `{}` as {role}", person.name);
+            outln!("created portal account `{}` as {role}", person.name);
             Ok(())
         }
         AdminCommand::ListUsers { json } => {

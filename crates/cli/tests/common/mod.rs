@@ -2,6 +2,11 @@
 //! worked on: every table's rows, and the copies it left beside a target.
 #![allow(dead_code)] // each binary uses its own part
 
+mod home;
+
+#[allow(unused_imports)] // each binary uses its own part
+pub use home::Home;
+
 use dataalm_pgtest::Cluster;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
