@@ -11,6 +11,7 @@
 
 pub mod auth;
 pub mod error;
+mod headers;
 pub mod portal;
 pub mod routes;
 pub mod state;
@@ -111,6 +112,7 @@ pub fn router(state: AppState) -> Router {
         .merge(portal::routes())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn(error::json_errors))
+        .layer(axum::middleware::from_fn(headers::protect))
         .with_state(state)
 }
 

@@ -521,3 +521,52 @@ async fn bad_input_is_refused_in_words_and_changes_nothing() {
     assert!(store.operations(None).expect("operations").is_empty());
     browser.quit().await;
 }
+
+/// Signed-in pages tell the browser not to frame, sniff or keep them; the stylesheet,
+/// which holds nothing private, may be kept.
+#[tokio::test(flavor = "multi_thread")]
+async fn pages_are_never_framed_sniffed_or_kept() {
+    let portal = Portal::start();
+    let browser = Browser::start().await;
+    portal.sign_in(&browser, "olga").await;
+    let session = browser
+        .driver()
+        .get_named_cookie("dataalm_session")
+        .await
+        .expect("the session cookie");
+    let client = reqwest::Client::new();
+    for path in [
+        "/portal",
+        "/portal/env/uat",
+        "/portal/login",
+        "/api/environments",
+    ] {
+        let answer = client
+            .get(portal.url(path))
+            .header("Cookie", format!("dataalm_session={}", session.value))
+            .send()
+            .await
+            .expect("an answer");
+        let headers = answer.headers();
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_else(|| panic!("{path}: no {name} header"))
+                .to_owned()
+        };
+        assert_eq!(header("x-frame-options"), "DENY", "{path}");
+        let csp = header("content-security-policy");
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert!(csp.contains("default-src 'self'"), "{path}: {csp}");
+        assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(header("cache-control"), "no-store", "{path}");
+    }
+    let css = client
+        .get(portal.url("/portal/static/style.css"))
+        .send()
+        .await
+        .expect("the stylesheet");
+    assert_ne!(css.headers()["cache-control"], "no-store");
+    browser.quit().await;
+}

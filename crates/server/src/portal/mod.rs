@@ -193,16 +193,29 @@ impl IntoResponse for PageError {
     }
 }
 
+/// The stylesheet and script hold nothing private; a browser may keep them a while.
+const STATIC_CACHE: &str = "max-age=300";
+
 async fn stylesheet() -> Response {
     let css = include_str!("../../static/style.css");
-    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], css).into_response()
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, STATIC_CACHE),
+        ],
+        css,
+    )
+        .into_response()
 }
 
 async fn script() -> Response {
     let js = include_str!("../../static/portal.js");
     (
         StatusCode::OK,
-        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, STATIC_CACHE),
+        ],
         js,
     )
         .into_response()
