@@ -223,12 +223,10 @@ fn schema_for(dialect: Dialect) -> String {
 }
 
 fn open_sqlite(path: &Path) -> Result<SqliteDb> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| Error::Open {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })?;
-    }
+    keep_private(path).map_err(|e| Error::Open {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
     let mut db = SqliteDb::create(path)?;
     let conn = db.connection();
     conn.busy_timeout(BUSY_TIMEOUT)?;
@@ -253,6 +251,29 @@ fn open_sqlite(path: &Path) -> Result<SqliteDb> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     Ok(db)
+}
+
+/// The control plane holds hashes, encrypted secrets and the whole audit trail: its
+/// directory is made 0700 and the file 0600 before SQLite opens it (SQLite gives its
+/// journal and WAL the file's mode). A file left readable by an older dataalm is narrowed.
+fn keep_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)?;
+    let mode = file.metadata()?.permissions().mode();
+    if mode & 0o077 != 0 {
+        file.set_permissions(std::fs::Permissions::from_mode(mode & 0o700))?;
+    }
+    Ok(())
 }
 
 /// Brings a control plane file to [`SCHEMA_VERSION`], in one transaction.
