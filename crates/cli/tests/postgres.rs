@@ -895,6 +895,7 @@ fn passwords_are_never_printed() {
     let secrets = [src.password(), tgt.password()];
 
     // The URL holds the password: everything a user sees, in every format.
+    let training = tgt.create_database("training").unwrap();
     home.ok(&[
         "env",
         "add",
@@ -902,7 +903,7 @@ fn passwords_are_never_printed() {
         "--kind",
         "sandbox",
         "--postgres",
-        &tgt.url(&home.uat),
+        &tgt.url(&training),
     ]);
     for args in [
         &["env", "show", "uat"][..],
@@ -1166,4 +1167,26 @@ fn a_target_owned_by_an_ordinary_user() {
         "{stdout}"
     );
     home.assert_never_printed(&[src.password(), tgt.password(), role_password]);
+}
+
+/// Production's database under another host name (`localhost` for `127.0.0.1`) is
+/// recognised by its cluster's system identifier and oid, and refused as a sandbox.
+#[test]
+fn production_under_another_host_name_is_never_a_sandbox() {
+    let home = Home::new();
+    let alias = source().url(&home.prod).replace("127.0.0.1", "localhost");
+    let stderr = home.fails(&[
+        "env",
+        "add",
+        "evil",
+        "--kind",
+        "sandbox",
+        "--postgres",
+        &alias,
+    ]);
+    assert!(
+        stderr.contains("`evil` is the same database as production environment `prod`"),
+        "{stderr}"
+    );
+    assert!(!home.ok(&["env", "list"]).contains("evil"));
 }

@@ -119,6 +119,7 @@ fn bad_input_is_refused_and_changes_nothing() {
     let err = home.fails(&["refresh", "--from", "prod", "--to", "junk", "--yes"]);
     assert!(err.contains("not a SQLite database"), "{err}");
     std::fs::write(home.path("p.toml"), "name = \"p\"\n[users]\ntable = \"people\"\nid = \"id\"\nemail = \"email\"\nenabled = \"on\"\n").unwrap();
+    std::fs::copy(home.path("uat.db"), home.path("odd.db")).unwrap();
     home.ok(&[
         "env",
         "add",
@@ -126,13 +127,13 @@ fn bad_input_is_refused_and_changes_nothing() {
         "--kind",
         "sandbox",
         "--sqlite",
-        home.path("uat.db").to_str().unwrap(),
+        home.path("odd.db").to_str().unwrap(),
         "--profile",
         home.path("p.toml").to_str().unwrap(),
     ]);
     let err = home.fails(&["refresh", "--from", "prod", "--to", "odd", "--yes"]);
     assert!(err.contains("table `people`"), "{err}");
-    assert_eq!(file_sha(&home.path("uat.db")), before);
+    assert_eq!(file_sha(&home.path("odd.db")), before);
     let ops: serde_json::Value = serde_json::from_str(&home.ok(&["status", "--json"])).unwrap();
     assert!(
         ops.as_array().unwrap().is_empty(),

@@ -54,6 +54,12 @@ pub enum Error {
         needed: u64,
         available: u64,
     },
+    /// A SQLite target that is a symbolic link: cutover renames a file into place, which
+    /// would replace the link rather than the file it points to.
+    #[error(
+        "{link} is a symbolic link to {pointee}: register the environment again with the file itself (dataalm env remove, then env add), so a refresh replaces that file and never the link"
+    )]
+    SymlinkTarget { link: String, pointee: String },
     #[error("{0}")]
     Other(String),
 }
@@ -139,6 +145,19 @@ pub struct CopyStats {
 #[derive(Debug, Clone, PartialEq)]
 pub struct DbInfo {
     pub size_bytes: u64,
+    /// What the database is, however its location is written.
+    pub identity: Identity,
+}
+
+/// What a database *is*: two locations with one identity are the same database, however
+/// they are written (`db/../db/prod.db`, a symlinked directory, a hard link;
+/// `localhost` or `127.0.0.1`). Production is recognised by this, never by its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identity {
+    /// A SQLite file: its device and inode, so a hard link is the same file.
+    File { device: u64, inode: u64 },
+    /// A PostgreSQL database: its cluster's `system_identifier` and its oid.
+    Cluster { system: i64, oid: u32 },
 }
 
 /// Moves whole databases for one engine.

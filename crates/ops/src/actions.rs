@@ -223,7 +223,7 @@ pub fn add_environment(
     let kind: dataalm_core::EnvKind = new.kind.parse().map_err(invalid)?;
     let location = match (new.sqlite, new.postgres) {
         (Some(path), None) => Location::Sqlite(
-            std::path::absolute(&path)
+            crate::identity::canonical_file(&path)
                 .map_err(|e| invalid(format!("path {}: {e}", path.display())))?,
         ),
         (None, Some(url)) => {
@@ -238,10 +238,7 @@ pub fn add_environment(
             ));
         }
     };
-    let unreachable = dataalm_engine::engine_for(&location)
-        .and_then(|engine| engine.probe(&location))
-        .err()
-        .map(|e| e.to_string());
+    let probed = dataalm_engine::engine_for(&location).and_then(|engine| engine.probe(&location));
     let profile = new.profile.unwrap_or_else(|| "finance".into());
     // A profile that does not parse is refused now rather than at the first refresh.
     Profile::resolve(&profile)?;
@@ -259,6 +256,13 @@ pub fn add_environment(
         location,
         profile,
         url: new.url,
+    };
+    let unreachable = match probed {
+        Ok(info) => {
+            crate::identity::refuse_alias(store, &env, &info.identity, None)?;
+            None
+        }
+        Err(e) => Some(e.to_string()),
     };
     let name = env.name.clone();
     audited(

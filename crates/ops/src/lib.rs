@@ -9,10 +9,11 @@
 
 pub mod actions;
 pub use dataalm_core::failpoint;
+pub mod identity;
 pub mod refresh;
 
 use dataalm_core::profile::ProfileError;
-use dataalm_core::{Environment, Profile};
+use dataalm_core::{EnvKind, Environment, Profile};
 use dataalm_engine::{Database, Engine};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -35,6 +36,14 @@ pub enum Error {
     ProductionTarget(String),
     #[error("source and target are the same environment `{0}`")]
     SameEnvironment(String),
+    #[error(
+        "`{env}` is the same database as {other_kind} environment `{other}`, under another name: a database is registered once, so production can never be a target under a second name"
+    )]
+    SameDatabase {
+        env: String,
+        other: String,
+        other_kind: EnvKind,
+    },
     #[error(
         "cannot refresh {target_engine} environment `{target}` from {source_engine} environment `{source_env}`"
     )]

@@ -21,7 +21,7 @@ pub use conn::PgUrl;
 pub use db::PgDb;
 pub use tools::BIN_VARIABLE;
 
-use crate::{CopyStats, Database, DbInfo, Engine, Result};
+use crate::{CopyStats, Database, DbInfo, Engine, Identity, Result};
 use dataalm_core::progress::Progress;
 use dataalm_core::{CopyOptions, Location};
 use std::time::Duration;
@@ -48,10 +48,19 @@ impl Engine for PgEngine {
         let url = PgUrl::parse(location)?;
         let mut client = url.connect()?;
         let row = client
-            .query_one("SELECT pg_database_size(current_database())", &[])
-            .map_err(|e| conn::sql_error("read the database size", &e))?;
+            .query_one(
+                "SELECT pg_database_size(d.oid), d.oid, c.system_identifier
+                 FROM pg_database d, pg_control_system() c
+                 WHERE d.datname = current_database()",
+                &[],
+            )
+            .map_err(|e| conn::sql_error("read the database's size and identity", &e))?;
         Ok(DbInfo {
             size_bytes: u64::try_from(row.get::<_, i64>(0)).unwrap_or(0),
+            identity: Identity::Cluster {
+                oid: row.get(1),
+                system: row.get(2),
+            },
         })
     }
 

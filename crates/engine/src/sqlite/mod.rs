@@ -12,10 +12,11 @@ mod files;
 
 pub use db::SqliteDb;
 
-use crate::{CopyStats, Database, DbInfo, Engine, Error, Result};
+use crate::{CopyStats, Database, DbInfo, Engine, Error, Identity, Result};
 use dataalm_core::progress::Progress;
 use dataalm_core::{CopyOptions, Location};
 use files::{file_safe, parent_dir, size_or_zero, sqlite_path, with_suffix};
+use std::os::unix::fs::MetadataExt;
 use std::time::Duration;
 
 /// The SQLite implementation of [`Engine`].
@@ -47,11 +48,38 @@ impl Engine for SqliteEngine {
         // database apart.
         drop(SqliteDb::open(path, true)?);
         let size_bytes = size_or_zero(path)? + size_or_zero(&with_suffix(path, "-wal"))?;
-        Ok(DbInfo { size_bytes })
+        let file = std::fs::metadata(path).map_err(|e| Error::Io {
+            context: format!("read {}", path.display()),
+            source: e,
+        })?;
+        let identity = Identity::File {
+            device: file.dev(),
+            inode: file.ino(),
+        };
+        Ok(DbInfo {
+            size_bytes,
+            identity,
+        })
     }
 
     fn open(&self, location: &Location, read_only: bool) -> Result<Box<dyn Database>> {
         Ok(Box::new(SqliteDb::open(sqlite_path(location)?, read_only)?))
+    }
+
+    fn check_refresh(&self, _source: &Location, target: &Location) -> Result<()> {
+        let path = sqlite_path(target)?;
+        let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+        if is_link {
+            let pointee = std::fs::canonicalize(path).map_or_else(
+                |e| format!("nothing that exists ({e})"),
+                |p| p.display().to_string(),
+            );
+            return Err(Error::SymlinkTarget {
+                link: path.display().to_string(),
+                pointee,
+            });
+        }
+        Ok(())
     }
 
     fn staging_location(&self, target: &Location, op_id: &str) -> Location {

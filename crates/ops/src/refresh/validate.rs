@@ -35,7 +35,16 @@ pub fn preflight(store: &Store, source: &str, target: &str) -> Result<Checked> {
     }
     let engine = dataalm_engine::engine_for(&target_env.location)?;
     let source_info = engine.probe(&source_env.location)?;
-    engine.probe(&target_env.location)?;
+    let target_info = engine.probe(&target_env.location)?;
+    if source_info.identity == target_info.identity {
+        return Err(Error::SameDatabase {
+            env: target_env.name,
+            other: source_env.name,
+            other_kind: source_env.kind,
+        });
+    }
+    let production = Some(EnvKind::Production);
+    crate::identity::refuse_alias(store, &target_env, &target_info.identity, production)?;
     engine.check_refresh(&source_env.location, &target_env.location)?;
 
     // The copy gets the target's profile applied, so it must fit both databases.
