@@ -188,7 +188,7 @@ pub struct RefreshArgs {
     #[arg(long, short)]
     pub yes: bool,
     /// Parallel copy streams (PostgreSQL); default: one per core.
-    #[arg(long, short = 'j', value_parser = clap::value_parser!(u16).range(1..=64))]
+    #[arg(long, short = 'j', value_parser = clap::value_parser!(u16).range(1..=dataalm_core::op::MAX_JOBS as i64))]
     pub jobs: Option<u16>,
     /// After the copy, compare row counts and checksums of every table with the source.
     #[arg(long)]

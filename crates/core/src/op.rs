@@ -217,6 +217,20 @@ pub struct CopyOptions {
     pub split_bytes: u64,
 }
 
+/// The most parallel copy streams a refresh may ask for: each is a connection to the
+/// source, and production's connection slots are not dataalm's to exhaust.
+pub const MAX_JOBS: usize = 64;
+
+/// Refuses a number of copy streams outside `1..=MAX_JOBS`.
+pub fn check_jobs(jobs: Option<usize>) -> Result<(), String> {
+    match jobs {
+        Some(n) if !(1..=MAX_JOBS).contains(&n) => Err(format!(
+            "jobs must be between 1 and {MAX_JOBS}, not {n}: each one is a connection to the source"
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Splitting a table pays when the servers have cores to spare for the extra streams;
 /// below this size the gain is lost to the cost of range scans.
 pub const DEFAULT_SPLIT_BYTES: u64 = 1 << 30;

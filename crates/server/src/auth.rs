@@ -237,6 +237,32 @@ impl Caller {
         )))
     }
 
+    /// Refuses a refresh unless both its ends are inside the token's scope: a token for
+    /// `uat` alone must not pull another environment's data into `uat`.
+    pub fn require_refresh(&self, source: &str, target: &str) -> ApiResult<()> {
+        self.require_env(Role::Operator, target)?;
+        self.require_env(Role::Operator, source)
+    }
+
+    /// Refuses anything but an admin whose token is for every environment: adding,
+    /// removing or moving an environment changes what every scope means.
+    pub fn require_unscoped_admin(&self) -> ApiResult<()> {
+        self.require(Role::Admin)?;
+        if self.0.envs.is_empty() {
+            return Ok(());
+        }
+        Err(ApiError::forbidden(format!(
+            "managing environments needs an admin token for every environment; the token of `{}` is for {} only",
+            self.0.name,
+            self.0.envs.join(", ")
+        )))
+    }
+
+    /// Whether the token is for every environment.
+    pub fn sees_all(&self) -> bool {
+        self.0.envs.is_empty()
+    }
+
     pub fn sees(&self, env: &str) -> bool {
         self.0.envs.is_empty() || self.0.envs.iter().any(|e| e == env)
     }

@@ -32,5 +32,12 @@ pub async fn list(
     let entries = state
         .blocking(move |store| Ok(store.audit_log(limit)?))
         .await?;
+    // A scoped admin reads its own environments' entries, never the others'.
+    let entries = entries
+        .into_iter()
+        .filter(|entry| {
+            entry.env.as_deref().is_some_and(|env| caller.sees(env)) || caller.sees_all()
+        })
+        .collect();
     Ok(Json(entries))
 }

@@ -68,7 +68,7 @@ pub async fn add(
     caller: Caller,
     Json(new): Json<dataalm_ops::actions::NewEnvironment>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    caller.require(Role::Admin)?;
+    caller.require_unscoped_admin()?;
     let actor = caller.actor();
     let (env, unreachable) = state
         .blocking(move |store| Ok(dataalm_ops::actions::add_environment(store, &actor, new)?))
@@ -94,7 +94,7 @@ pub async fn remove(
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
-    caller.require_env(Role::Admin, &name)?;
+    caller.require_unscoped_admin()?;
     let actor = caller.actor();
     state
         .blocking(move |store| {

@@ -54,7 +54,7 @@ pub async fn refresh(
     caller: Caller,
     Path((_project, source, target)): Path<(String, String, String)>,
 ) -> Response {
-    if let Err(e) = caller.require_env(Role::Operator, &target) {
+    if let Err(e) = caller.require_refresh(&source, &target) {
         return failed(e);
     }
     match begin_and_run(

@@ -49,7 +49,8 @@ pub async fn start(
     Path(target): Path<String>,
     Json(request): Json<RefreshRequest>,
 ) -> ApiResult<Response> {
-    caller.require_env(Role::Operator, &target)?;
+    caller.require_refresh(&request.source, &target)?;
+    dataalm_core::op::check_jobs(request.jobs).map_err(ApiError::bad_request)?;
     let copy = CopyOptions {
         jobs: request.jobs,
         verify: request.verify,

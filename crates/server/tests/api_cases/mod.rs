@@ -753,6 +753,81 @@ fn roles_and_environment_scopes_are_enforced() {
     assert!(api.db_path("uat").exists());
 }
 
+/// A token scoped to one environment cannot manage environments, reach outside its
+/// scope through a refresh's source, or read other environments' audit entries; and a
+/// refresh's `jobs` is bounded as the CLI's is.
+#[test]
+fn a_scoped_token_does_only_what_its_scope_says() {
+    let api = Api::start();
+    let admin = api.app_token("root", Role::Admin, &[], None);
+    let (id, secret) = api.register("uat-admin", Role::Admin, &[]);
+    let uat_admin = api.token(&id, &secret, Some("uat"));
+    std::fs::copy(api.db_path("uat"), api.db_path("train")).unwrap();
+    let train = json!({"name": "train", "kind": "sandbox", "sqlite": api.db_path("train")});
+
+    // Environment management needs an admin for every environment.
+    let message = api_error(
+        api.post("/api/environments", &uat_admin)
+            .json(&train)
+            .send()
+            .unwrap(),
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    assert!(message.contains("every environment"), "{message}");
+    api_error(
+        api.client
+            .delete(api.url("/api/environments/uat"))
+            .bearer_auth(&uat_admin)
+            .send()
+            .unwrap(),
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    let response = api
+        .post("/api/environments", &admin)
+        .json(&train)
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+
+    // Both ends of a refresh must be in scope: uat's token cannot pull train's data.
+    let message = api_error(
+        api.post("/api/environments/uat/refresh", &uat_admin)
+            .json(&json!({"source": "train"}))
+            .send()
+            .unwrap(),
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    assert!(message.contains("train"), "{message}");
+    let message = api_error(
+        api.post("/api/environments/uat/refresh", &admin)
+            .json(&json!({"source": "prod", "jobs": 100000}))
+            .send()
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    );
+    assert!(message.contains("between 1 and 64"), "{message}");
+    assert!(
+        api.store().operations(None).unwrap().is_empty(),
+        "nothing was started"
+    );
+
+    // The audit log of a scoped admin holds its own environments' entries only.
+    let entries = json_of(api.get("/api/audit", &uat_admin).send().unwrap());
+    let envs: Vec<&str> = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["env"].as_str().unwrap_or("-"))
+        .collect();
+    assert!(envs.iter().all(|env| *env == "uat"), "{envs:?}");
+    let all = json_of(api.get("/api/audit", &admin).send().unwrap());
+    assert!(all.to_string().contains("train"), "{all}");
+}
+
 #[test]
 fn passwords_never_appear() {
     let api = Api::start();
