@@ -144,7 +144,13 @@ fn read_csv(path: &Path, bytes: &[u8]) -> Result<Vec<Vec<String>>> {
     Ok(rows)
 }
 
+/// The most rows a user list may have.
+pub const MAX_ROWS: u64 = 100_000;
+/// The most bytes a workbook may unpack to.
+pub const MAX_UNPACKED_BYTES: u64 = 50_000_000;
+
 fn read_xlsx(path: &Path, bytes: &[u8]) -> Result<Vec<Vec<String>>> {
+    check_workbook_size(bytes).map_err(|message| file_error(path, message))?;
     let mut workbook =
         Xlsx::new(Cursor::new(bytes)).map_err(|e| file_error(path, format!("{e}")))?;
     let range = workbook
@@ -155,6 +161,68 @@ fn read_xlsx(path: &Path, bytes: &[u8]) -> Result<Vec<Vec<String>>> {
         .rows()
         .map(|row| row.iter().map(cell_text).collect())
         .collect())
+}
+
+/// Refuses, before the spreadsheet library sees it, a workbook that would make it
+/// allocate without bound: a zip bomb (checked on the sizes its members declare, and on
+/// what they really unpack to), or a sheet whose `<dimension>` claims more than
+/// [`MAX_ROWS`] rows (`A1:XFD1048576` makes the library reserve the whole grid).
+fn check_workbook_size(bytes: &[u8]) -> std::result::Result<(), String> {
+    use std::io::Read;
+    let mut archive = zip::ZipArchive::new(Cursor::new(bytes))
+        .map_err(|e| format!("not a readable XLSX workbook: {e}"))?;
+    let mut unpacked: u64 = 0;
+    for index in 0..archive.len() {
+        let member = archive
+            .by_index(index)
+            .map_err(|e| format!("not a readable XLSX workbook: {e}"))?;
+        let name = member.name().map(|n| n.into_owned()).unwrap_or_default();
+        let is_sheet = name.starts_with("xl/worksheets/") && name.ends_with(".xml");
+        let budget = MAX_UNPACKED_BYTES.saturating_sub(unpacked);
+        let mut reader = member.take(budget + 1);
+        let mut head = Vec::new();
+        let mut chunk = [0u8; 64 << 10];
+        loop {
+            let n = reader
+                .read(&mut chunk)
+                .map_err(|e| format!("not a readable XLSX workbook: {e}"))?;
+            if n == 0 {
+                break;
+            }
+            unpacked += n as u64;
+            if unpacked > MAX_UNPACKED_BYTES {
+                return Err(format!(
+                    "the workbook unpacks to more than {} MB; a user list is far smaller",
+                    MAX_UNPACKED_BYTES / 1_000_000
+                ));
+            }
+            if is_sheet && head.len() < 4096 {
+                head.extend_from_slice(&chunk[..n.min(4096)]);
+            }
+        }
+        if let Some(rows) = declared_rows(&head).filter(|rows| *rows > MAX_ROWS) {
+            return Err(format!(
+                "the sheet claims {rows} rows; a user list has at most {MAX_ROWS}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The rows a sheet's `<dimension ref="A1:C40"/>` claims, from the start of its XML.
+fn declared_rows(head: &[u8]) -> Option<u64> {
+    let text = String::from_utf8_lossy(head);
+    let after = &text[text.find("<dimension")?..];
+    let value = after.split('"').nth(1)?;
+    let row = |cell: &str| {
+        cell.trim_start_matches(|c: char| c.is_ascii_alphabetic() || c == '$')
+            .parse::<u64>()
+            .ok()
+    };
+    let mut cells = value.split(':');
+    let first = row(cells.next()?)?;
+    let last = cells.next().map_or(Some(first), row)?;
+    Some(last.saturating_sub(first) + 1)
 }
 
 /// A cell as the text of an id: whole numbers without `.0`.
@@ -204,5 +272,72 @@ fn file_error(path: &Path, message: String) -> Error {
     Error::File {
         path: path.display().to_string(),
         message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    fn workbook() -> Vec<u8> {
+        let ada = User {
+            id: "ada".into(),
+            name: None,
+            email: String::new(),
+            enabled: true,
+        };
+        users_xlsx(&[ada]).unwrap()
+    }
+
+    /// A workbook rewritten member by member, `change` applied to each member's bytes.
+    fn rewritten(bytes: &[u8], change: impl Fn(&str, Vec<u8>) -> Vec<u8>) -> Vec<u8> {
+        let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).unwrap();
+        let mut out = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        for index in 0..archive.len() {
+            let mut member = archive.by_index(index).unwrap();
+            let name = member.name().unwrap().into_owned();
+            let mut data = Vec::new();
+            member.read_to_end(&mut data).unwrap();
+            let options = zip::write::SimpleFileOptions::default()
+                .compression_method(zip::CompressionMethod::Deflated);
+            out.start_file(name.as_str(), options).unwrap();
+            out.write_all(&change(&name, data)).unwrap();
+        }
+        out.finish().unwrap().into_inner()
+    }
+
+    #[test]
+    fn a_sheet_claiming_the_whole_grid_is_refused_before_reading() {
+        let good = workbook();
+        assert_eq!(parse_user_list("u.xlsx", &good).unwrap(), ["ada"]);
+        let huge = rewritten(&good, |name, data| {
+            if !name.starts_with("xl/worksheets/") {
+                return data;
+            }
+            let text = String::from_utf8(data).unwrap();
+            let start = text.find("<dimension").unwrap();
+            let end = start + text[start..].find("/>").unwrap() + 2;
+            let mut text = text;
+            text.replace_range(start..end, r#"<dimension ref="A1:XFD1048576"/>"#);
+            text.into_bytes()
+        });
+        let error = parse_user_list("u.xlsx", &huge).unwrap_err().to_string();
+        assert!(error.contains("1048576 rows"), "{error}");
+    }
+
+    #[test]
+    fn a_zip_bomb_is_refused_after_50_mb() {
+        let good = workbook();
+        let bomb = rewritten(&good, |name, data| {
+            if name == "docProps/app.xml" {
+                vec![b' '; 60_000_000]
+            } else {
+                data
+            }
+        });
+        assert!(bomb.len() < 1_000_000, "{} bytes", bomb.len());
+        let error = parse_user_list("u.xlsx", &bomb).unwrap_err().to_string();
+        assert!(error.contains("more than 50 MB"), "{error}");
     }
 }
