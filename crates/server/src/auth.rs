@@ -284,10 +284,15 @@ impl FromRequestParts<AppState> for Caller {
         let claims = jsonwebtoken::decode::<Claims>(token, state.decoding_key(), &validation)
             .map_err(|e| ApiError::unauthorized(format!("the token is not valid: {e}")))?
             .claims;
-        // A revoked registration loses its tokens at once, not when they expire.
+        // A revoked registration loses its tokens at once, not when they expire. A
+        // control plane that cannot say is a 503: the token may well be good.
         let client_id = claims.sub.clone();
         let app = state
-            .blocking(move |store| Ok(store.app(&client_id).ok()))
+            .blocking(move |store| match store.app(&client_id) {
+                Ok(app) => Ok(Some(app)),
+                Err(dataalm_store::Error::UnknownApp(_)) => Ok(None),
+                Err(e) => Err(ApiError::from(e)),
+            })
             .await?;
         if app.is_none_or(|app| app.revoked_at.is_some()) {
             return Err(ApiError::unauthorized("the registration was revoked"));

@@ -45,8 +45,17 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            // The caller sees the message; whoever runs the server must see it too.
+            tracing::error!(status = %self.status, code = self.code, "{}", self.message);
+        }
         let body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
         let mut response = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             let challenge = HeaderValue::from_static(
                 "Bearer realm=\"dataalm\", error=\"invalid_token\", \
@@ -69,7 +78,8 @@ impl From<StoreError> for ApiError {
             StoreError::EnvBusy { .. } | StoreError::TargetBusy { .. } => {
                 (StatusCode::CONFLICT, "busy")
             }
-            _ => (StatusCode::INTERNAL_SERVER_ERROR, "control_plane"),
+            // The control plane cannot answer: the server's trouble, and passing.
+            _ => (StatusCode::SERVICE_UNAVAILABLE, "control_plane"),
         };
         ApiError::new(status, code, e.to_string())
     }

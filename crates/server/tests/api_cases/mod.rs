@@ -1825,3 +1825,30 @@ fn users_and_jobs_change_from_json_csv_and_xlsx() {
     );
     assert_eq!(again["changes"], json!([]), "{again}");
 }
+
+/// A control plane that cannot answer the token check is the server's trouble: 503
+/// with Retry-After, never a 401 that tells a good client its token was revoked.
+#[test]
+fn a_control_plane_failure_in_the_token_check_is_503() {
+    let api = Api::start();
+    let token = api.app_token("pipeline", Role::Operator, &[], None);
+    let apps = match crate::BACKEND {
+        Backend::Sqlite => "apps",
+        Backend::Postgres => "dataalm.apps",
+    };
+    let engine = dataalm_engine::engine_for(&api.store).unwrap();
+    let mut db = engine.open(&api.store, false).unwrap();
+    db.execute_batch(&format!("ALTER TABLE {apps} RENAME TO apps_away"))
+        .unwrap();
+    let response = api.get("/api/environments", &token).send().unwrap();
+    let retry = response.headers().get("retry-after").cloned();
+    api_error(response, StatusCode::SERVICE_UNAVAILABLE, "control_plane");
+    assert!(retry.is_some(), "no Retry-After");
+    let back = match crate::BACKEND {
+        Backend::Sqlite => "ALTER TABLE apps_away RENAME TO apps",
+        Backend::Postgres => "ALTER TABLE dataalm.apps_away RENAME TO apps",
+    };
+    db.execute_batch(back).unwrap();
+    let response = api.get("/api/environments", &token).send().unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
