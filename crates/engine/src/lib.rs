@@ -156,8 +156,15 @@ pub struct DbInfo {
 pub enum Identity {
     /// A SQLite file: its device and inode, so a hard link is the same file.
     File { device: u64, inode: u64 },
-    /// A PostgreSQL database: its cluster's `system_identifier` and its oid.
-    Cluster { system: i64, oid: u32 },
+    /// A PostgreSQL database: its cluster's `system_identifier`, the running server's
+    /// start time and the database's oid. A physical copy of a cluster (a standby, a
+    /// sandbox restored from a base backup) keeps the system identifier and the oids, so
+    /// the start time tells the running servers apart.
+    Cluster {
+        system: i64,
+        started: String,
+        oid: u32,
+    },
 }
 
 /// Moves whole databases for one engine.

@@ -49,7 +49,8 @@ impl Engine for PgEngine {
         let mut client = url.connect()?;
         let row = client
             .query_one(
-                "SELECT pg_database_size(d.oid), d.oid, c.system_identifier
+                "SELECT pg_database_size(d.oid), d.oid, c.system_identifier,
+                        pg_postmaster_start_time()::text
                  FROM pg_database d, pg_control_system() c
                  WHERE d.datname = current_database()",
                 &[],
@@ -60,6 +61,7 @@ impl Engine for PgEngine {
             identity: Identity::Cluster {
                 oid: row.get(1),
                 system: row.get(2),
+                started: row.get(3),
             },
         })
     }
