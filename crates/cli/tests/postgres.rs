@@ -1190,3 +1190,38 @@ fn production_under_another_host_name_is_never_a_sandbox() {
     );
     assert!(!home.ok(&["env", "list"]).contains("evil"));
 }
+
+/// With the control plane in PostgreSQL, not even `-vv` or `DATAALM_LOG=trace` prints a
+/// stored password: the client library's statement logging (which shows parameters) is
+/// never let through.
+#[test]
+fn debug_logs_with_a_postgres_control_plane_hold_no_password() {
+    let home = Home::new();
+    let (src, tgt) = (source(), target());
+    let control = src.create_database("control").unwrap();
+    let store = src.url(&control);
+    let training = tgt.create_database("training").unwrap();
+    let url = tgt.url(&training);
+    for (args, log) in [
+        (
+            &[
+                "-vv",
+                "env",
+                "add",
+                "training",
+                "--kind",
+                "sandbox",
+                "--postgres",
+                &url,
+            ][..],
+            "debug",
+        ),
+        (&["-vv", "env", "list", "--json"], "debug"),
+        (&["env", "show", "training"], "trace"),
+    ] {
+        let mut cmd = home.cmd(args);
+        cmd.env("DATAALM_STORE", &store).env("DATAALM_LOG", log);
+        home.run_ok(&mut cmd, args);
+    }
+    home.assert_never_printed(&[src.password(), tgt.password()]);
+}
