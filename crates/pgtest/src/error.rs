@@ -55,6 +55,10 @@ pub enum Error {
         log_tail: String,
     },
 
+    /// Making a test certificate failed.
+    #[error("making a test certificate: {0}")]
+    Certificate(String),
+
     /// Could not connect to the cluster.
     #[error("connecting to database {db:?} as {user:?}: {source}")]
     Connect {

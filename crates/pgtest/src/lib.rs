@@ -11,6 +11,10 @@
 //! highest `/usr/lib/postgresql/<n>/bin`. When this process is root, `initdb` and `pg_ctl` run
 //! as the `postgres` OS user through `runuser`.
 //!
+//! With [`ClusterOptions::tls`] the server has `ssl = on` with a certificate from a
+//! [`TestCa`], and its `pg_hba.conf` takes TCP connections over TLS only (`hostssl`); this
+//! crate's own helpers ([`Cluster::client`], [`Cluster::psql`]) then use the Unix socket.
+//!
 //! ```no_run
 //! use dataalm_pgtest::Cluster;
 //!
@@ -23,6 +27,7 @@
 //! ```
 
 mod binaries;
+mod certs;
 mod error;
 mod reaper;
 mod runas;
@@ -38,6 +43,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 pub use binaries::BIN_ENV;
+pub use certs::{ServerCert, TestCa};
 pub use error::Error;
 
 use reaper::Reaper;
@@ -65,6 +71,8 @@ pub struct ClusterOptions {
     pub shared_buffers: String,
     /// More `postgresql.conf` settings as (name, value); values are quoted for you.
     pub settings: Vec<(String, String)>,
+    /// Serve TLS with this certificate and refuse TCP connections without it.
+    pub tls: Option<ServerCert>,
 }
 
 impl Default for ClusterOptions {
@@ -73,6 +81,7 @@ impl Default for ClusterOptions {
             durable: false,
             shared_buffers: "128MB".to_string(),
             settings: Vec::new(),
+            tls: None,
         }
     }
 }
@@ -83,6 +92,8 @@ pub struct Cluster {
     run_as: RunAs,
     port: u16,
     password: String,
+    /// Whether TCP needs TLS; then this crate's helpers connect over the Unix socket.
+    tls: bool,
     /// Ended when the cluster is dropped; never, for a forgotten or leaked cluster.
     _reaper: Reaper,
     /// Dropped last (after [`Drop::drop`] stopped the server): removes the directory.
@@ -105,12 +116,16 @@ impl Cluster {
         let reaper = reaper::spawn(owner, layout.root(), stop)?;
         let password = sql::random_password();
         setup::initdb(&bin_dir, run_as, &layout, &password)?;
+        if let Some(cert) = &options.tls {
+            setup::require_tls(run_as, &layout, cert)?;
+        }
         let port = setup::start(&bin_dir, run_as, &layout, options)?;
         Ok(Cluster {
             bin_dir,
             run_as,
             port,
             password,
+            tls: options.tls.is_some(),
             _reaper: reaper,
             layout,
         })
@@ -188,20 +203,26 @@ impl Cluster {
         )
     }
 
-    /// A connection to `db` as [`SUPERUSER`] over TCP, without TLS.
+    /// A connection to `db` as [`SUPERUSER`] without TLS: over TCP, or over the Unix
+    /// socket when the cluster takes TCP over TLS only.
     pub fn client(&self, db: &str) -> Result<postgres::Client, Error> {
         self.client_as(SUPERUSER, &self.password, db)
     }
 
-    /// A connection to `db` as `user` with `password` over TCP, without TLS.
+    /// A connection to `db` as `user` with `password` without TLS (see [`Cluster::client`]).
     pub fn client_as(
         &self,
         user: &str,
         password: &str,
         db: &str,
     ) -> Result<postgres::Client, Error> {
-        postgres::Config::new()
-            .host(HOST)
+        let mut config = postgres::Config::new();
+        if self.tls {
+            config.host_path(self.dir());
+        } else {
+            config.host(HOST);
+        }
+        config
             .port(self.port)
             .user(user)
             .password(password)
@@ -255,7 +276,12 @@ impl Cluster {
     /// `psql` set up to reach `db` as superuser; the password goes in the environment.
     fn psql_command(&self, db: &str) -> Command {
         let mut cmd = Command::new(self.bin_dir.join("psql"));
-        cmd.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-At", "-h", HOST]);
+        cmd.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-At", "-h"]);
+        if self.tls {
+            cmd.arg(self.dir());
+        } else {
+            cmd.arg(HOST);
+        }
         cmd.arg("-p").arg(self.port.to_string());
         cmd.args(["-U", SUPERUSER, "-d", db]);
         cmd.env("PGPASSWORD", &self.password)

@@ -9,7 +9,7 @@ use std::process::{Command, Output, Stdio};
 use tempfile::TempDir;
 
 use crate::runas::RunAs;
-use crate::{ClusterOptions, Error, SUPERUSER};
+use crate::{ClusterOptions, Error, SUPERUSER, ServerCert};
 
 /// How many times `pg_ctl start` is tried, each on a fresh port.
 const START_ATTEMPTS: u32 = 3;
@@ -99,6 +99,28 @@ fn initdb_with_locale(
     run(cmd, "initdb").map(drop)
 }
 
+/// Puts the server's certificate and key in the data directory and lets TCP clients in
+/// over TLS only (`hostssl`); the Unix socket stays open to this crate's helpers.
+pub(crate) fn require_tls(run_as: RunAs, layout: &Layout, cert: &ServerCert) -> Result<(), Error> {
+    let files = [
+        ("server.crt", &cert.cert_pem),
+        ("server.key", &cert.key_pem),
+    ];
+    for (name, text) in files {
+        let path = layout.data.join(name);
+        write_file(&path, text)?;
+        // The server refuses a key that others may read.
+        set_mode(&path, 0o600)?;
+        run_as.give(&path)?;
+    }
+    let hba = layout.data.join("pg_hba.conf");
+    write_file(
+        &hba,
+        "local all all trust\nhostssl all all 127.0.0.1/32 scram-sha-256\n",
+    )?;
+    run_as.give(&hba)
+}
+
 /// Writes the settings, then starts the server, retrying on a new port if another process
 /// took the chosen one in between. Returns the port.
 pub(crate) fn start(
@@ -177,6 +199,16 @@ fn settings(options: &ClusterOptions, port: u16, socket_dir: &Path) -> String {
                 "fsync = off",
                 "synchronous_commit = off",
                 "full_page_writes = off",
+            ]
+            .map(String::from),
+        );
+    }
+    if options.tls.is_some() {
+        lines.extend(
+            [
+                "ssl = on",
+                "ssl_cert_file = 'server.crt'",
+                "ssl_key_file = 'server.key'",
             ]
             .map(String::from),
         );

@@ -126,6 +126,7 @@ fn drop_stops_server_and_removes_dir() {
         durable: true,
         shared_buffers: "32MB".to_string(),
         settings: vec![("work_mem".to_string(), "8MB".to_string())],
+        tls: None,
     };
     let pg = Cluster::start(&options).expect("start");
     let mut client = pg.client("postgres").expect("connect");
