@@ -26,6 +26,10 @@ pub enum Error {
     /// The database does not exist or cannot be reached.
     #[error("{location}: {message}")]
     Unreachable { location: String, message: String },
+    /// The server's TLS certificate did not pass the checks the location's `sslmode`
+    /// asks for; nothing was sent to it.
+    #[error("{location}: {message}")]
+    Certificate { location: String, message: String },
     /// It exists but is not a database of this engine.
     #[error("{location} is not a {engine} database: {message}")]
     NotADatabase {

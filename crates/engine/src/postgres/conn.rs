@@ -4,8 +4,10 @@
 //! `PGPASSWORD` or in `~/.pgpass` (or `PGPASSFILE`), as for libpq's tools. Whatever the
 //! source, it is never printed: errors name the location with [`Location::redacted`],
 //! and child processes (pg_dump, pg_restore) get it through their environment, never on
-//! their command line.
+//! their command line. TLS follows libpq's `sslmode` and friends (`tls.rs`), for
+//! every connection and for the child processes alike.
 
+use super::tls::{CertificateRefused, RustlsConnect, TlsSettings};
 use crate::{Error, Result};
 use dataalm_core::Location;
 use std::path::PathBuf;
@@ -22,6 +24,8 @@ pub const HANDSHAKE_TIMEOUT: Duration = CONNECT_TIMEOUT;
 pub struct PgUrl {
     url: String,
     config: tokio_postgres::Config,
+    tls: TlsSettings,
+    connector: RustlsConnect,
 }
 
 impl PgUrl {
@@ -43,7 +47,9 @@ impl PgUrl {
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(bad("a PostgreSQL location is a postgres:// URL".into()));
         }
-        let mut config: tokio_postgres::Config = url
+        let (client_url, tls) = TlsSettings::take_from_url(url).map_err(&bad)?;
+        let connector = tls.connector().map_err(&bad)?;
+        let mut config: tokio_postgres::Config = client_url
             .parse()
             .map_err(|e| bad(format!("not a valid PostgreSQL URL: {e}")))?;
         if config.get_dbname().is_none() {
@@ -70,6 +76,8 @@ impl PgUrl {
         Ok(PgUrl {
             url: url.to_owned(),
             config,
+            tls,
+            connector,
         })
     }
 
@@ -80,6 +88,8 @@ impl PgUrl {
         PgUrl {
             url: replace_path(&self.url, dbname),
             config,
+            tls: self.tls.clone(),
+            connector: self.connector.clone(),
         }
     }
 
@@ -116,31 +126,50 @@ impl PgUrl {
     /// The client library limits only the TCP connect; a server that accepts and then
     /// never answers would hang the handshake, so the whole attempt has a deadline.
     pub fn connect(&self) -> Result<postgres::Client> {
-        let config = postgres::Config::from(self.config.clone());
-        let (sender, receiver) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            // The receiver may have given up; then nobody needs the result.
-            let _ = sender.send(config.connect(postgres::NoTls));
-        });
-        match receiver.recv_timeout(HANDSHAKE_TIMEOUT) {
-            Ok(result) => result.map_err(|e| self.unreachable(&e)),
-            Err(_) => Err(self.no_answer()),
+        let mut last = None;
+        for mode in self.tls.mode.attempts() {
+            let mut config = postgres::Config::from(self.config.clone());
+            config.ssl_mode(*mode);
+            let connector = self.connector.clone();
+            let (sender, receiver) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                // The receiver may have given up; then nobody needs the result.
+                let _ = sender.send(config.connect(connector));
+            });
+            match receiver.recv_timeout(HANDSHAKE_TIMEOUT) {
+                Ok(Ok(client)) => return Ok(client),
+                Ok(Err(e)) => last = Some(self.unreachable(&e)),
+                Err(_) => return Err(self.no_answer()),
+            }
         }
+        Err(last.unwrap_or_else(|| self.no_answer()))
     }
 
     /// An async connection; its driver runs on the current tokio runtime.
     pub async fn connect_async(&self) -> Result<tokio_postgres::Client> {
-        let attempt = self.config.connect(tokio_postgres::NoTls);
-        let (client, connection) = tokio::time::timeout(HANDSHAKE_TIMEOUT, attempt)
-            .await
-            .map_err(|_| self.no_answer())?
-            .map_err(|e| self.unreachable(&e))?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!("connection ended: {e}");
-            }
-        });
-        Ok(client)
+        let mut last = None;
+        for mode in self.tls.mode.attempts() {
+            let mut config = self.config.clone();
+            config.ssl_mode(*mode);
+            let attempt = config.connect(self.connector.clone());
+            let (client, connection) = match tokio::time::timeout(HANDSHAKE_TIMEOUT, attempt)
+                .await
+                .map_err(|_| self.no_answer())?
+            {
+                Ok(pair) => pair,
+                Err(e) => {
+                    last = Some(self.unreachable(&e));
+                    continue;
+                }
+            };
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::debug!("connection ended: {e}");
+                }
+            });
+            return Ok(client);
+        }
+        Err(last.unwrap_or_else(|| self.no_answer()))
     }
 
     fn no_answer(&self) -> Error {
@@ -154,6 +183,12 @@ impl PgUrl {
     }
 
     fn unreachable(&self, e: &tokio_postgres::Error) -> Error {
+        if let Some(refused) = find_cause::<CertificateRefused>(e) {
+            return Error::Certificate {
+                location: self.redacted(),
+                message: refused.message.clone(),
+            };
+        }
         Error::Unreachable {
             location: self.redacted(),
             message: describe(e),
@@ -182,8 +217,21 @@ impl PgUrl {
         if let Some(password) = self.config.get_password() {
             env.push(("PGPASSWORD", String::from_utf8_lossy(password).into_owned()));
         }
+        env.extend(self.tls.libpq_env());
         env
     }
+}
+
+/// The first error of type `T` among `e`'s causes.
+fn find_cause<T: std::error::Error + 'static>(e: &tokio_postgres::Error) -> Option<&T> {
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        if let Some(found) = cause.downcast_ref::<T>() {
+            return Some(found);
+        }
+        source = cause.source();
+    }
+    None
 }
 
 /// A PostgreSQL error in words: the server's message with its detail and hint, or

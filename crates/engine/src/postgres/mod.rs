@@ -15,10 +15,12 @@ mod ddl;
 mod indexes;
 mod maintenance;
 mod names;
+mod tls;
 mod tools;
 
 pub use conn::PgUrl;
 pub use db::PgDb;
+pub use tls::{SslMode, TlsSettings};
 pub use tools::BIN_VARIABLE;
 
 use crate::{CopyStats, Database, DbInfo, Engine, Identity, Result};

@@ -71,7 +71,17 @@ impl Tool {
 
     fn run_with(&self, url: Option<&PgUrl>, args: &[&str]) -> Result<Output> {
         let mut command = Command::new(&self.path);
-        for variable in ["PGPASSWORD", "PGSERVICE", "PGOPTIONS", "PGDATABASE"] {
+        // Only what the location says counts, not what this process inherited.
+        for variable in [
+            "PGPASSWORD",
+            "PGSERVICE",
+            "PGOPTIONS",
+            "PGDATABASE",
+            "PGSSLMODE",
+            "PGSSLROOTCERT",
+            "PGSSLCERT",
+            "PGSSLKEY",
+        ] {
             command.env_remove(variable);
         }
         if let Some(url) = url {
