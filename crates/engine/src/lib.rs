@@ -30,6 +30,9 @@ pub enum Error {
     /// asks for; nothing was sent to it.
     #[error("{location}: {message}")]
     Certificate { location: String, message: String },
+    /// The copy would take connection slots the source server cannot spare.
+    #[error("{location}: {message}")]
+    NoConnectionSlots { location: String, message: String },
     /// It exists but is not a database of this engine.
     #[error("{location} is not a {engine} database: {message}")]
     NotADatabase {
@@ -206,6 +209,13 @@ pub trait Engine: Send + Sync {
     /// into a staging database beside `target` and swap it in: client tools, rights,
     /// extensions. Changes nothing.
     fn check_refresh(&self, _source: &Location, _target: &Location) -> Result<()> {
+        Ok(())
+    }
+
+    /// Checks, before anything is recorded or moved, that a copy of `source` with
+    /// `options` can run now without taking what the source cannot spare (its
+    /// connection slots). Changes nothing.
+    fn check_copy(&self, _source: &Location, _options: &CopyOptions) -> Result<()> {
         Ok(())
     }
 

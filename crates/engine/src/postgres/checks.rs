@@ -1,12 +1,37 @@
 //! What must hold before a PostgreSQL refresh moves anything: client tools that can
 //! read the source, a target server at least as new, rights to create and rename
 //! databases there, every extension of the source installable on the target, and
-//! staging names that fit PostgreSQL's 63-byte limit. Each failure says what to do.
+//! staging names that fit PostgreSQL's 63-byte limit; and, for a copy with `jobs` lanes,
+//! enough free connection slots on the source. Each failure says what to do.
 
 use super::conn::{PgUrl, sql_error};
 use super::names;
 use super::tools::Tool;
 use crate::{Error, Result};
+
+/// Connection slots a copy leaves free on the source server for production's own users
+/// (the application, its pools, an operator's psql). Five: a pool growing by a few
+/// connections while the copy runs should still find room.
+pub const SLOT_MARGIN: i64 = 5;
+
+/// The source's connection limits and the sessions using them, besides the asking one.
+/// Slots kept for superusers count as taken: production's administrators need them.
+pub(crate) const SLOTS_SQL: &str = "
+    SELECT current_setting('max_connections')::int8,
+           current_setting('superuser_reserved_connections')::int8
+             + coalesce(current_setting('reserved_connections', true)::int8, 0),
+           count(a.pid),
+           r.rolsuper,
+           r.rolconnlimit::int8,
+           count(a.pid) FILTER (WHERE a.usename = current_user),
+           d.datconnlimit::int8,
+           count(a.pid) FILTER (WHERE a.datname = current_database())
+    FROM pg_roles r
+    JOIN pg_database d ON d.datname = current_database()
+    LEFT JOIN pg_stat_activity a
+      ON a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()
+    WHERE r.rolname = current_user
+    GROUP BY r.rolsuper, r.rolconnlimit, d.datconnlimit";
 
 pub(crate) fn check_refresh(source: &PgUrl, target: &PgUrl) -> Result<()> {
     names::check_lengths(target)?;
@@ -158,4 +183,70 @@ fn check_extensions(source: &mut postgres::Client, target: &mut postgres::Client
          on the target server first",
         missing.join("; ")
     )))
+}
+
+/// Checks that a copy with `jobs` lanes leaves the source enough connection slots.
+pub(crate) fn check_slots_now(source: &PgUrl, jobs: usize) -> Result<()> {
+    let mut client = source.connect()?;
+    let row = client
+        .query_one(SLOTS_SQL, &[])
+        .map_err(|e| sql_error("count the source's free connection slots", &e))?;
+    check_slots(&row, source, jobs)
+}
+
+/// The check on a row of [`SLOTS_SQL`]. At its peak the copy holds one source
+/// connection per lane plus the coordinator that keeps the snapshot (pg_dump has
+/// finished by the time the lanes open).
+pub(crate) fn check_slots(row: &tokio_postgres::Row, source: &PgUrl, jobs: usize) -> Result<()> {
+    let (max, reserved, open): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
+    let need = i64::try_from(jobs).unwrap_or(i64::MAX).saturating_add(1);
+    let free = max - reserved - open;
+    let refuse = |message: String| Error::NoConnectionSlots {
+        location: source.redacted(),
+        message,
+    };
+    if free - need < SLOT_MARGIN {
+        return Err(refuse(format!(
+            "the source server has {free} free connection slots (max_connections {max}, \
+             {reserved} reserved for superusers, {open} in use); a copy with {jobs} jobs \
+             needs {need} (one per job and one for the snapshot) and must leave \
+             {SLOT_MARGIN} for production's own users: {}",
+            fewer_jobs(free - SLOT_MARGIN - 1)
+        )));
+    }
+    let superuser: bool = row.get(3);
+    if superuser {
+        // Neither limit below applies to superusers.
+        return Ok(());
+    }
+    let limits = [
+        (
+            "user",
+            source.user(),
+            row.get::<_, i64>(4),
+            row.get::<_, i64>(5),
+        ),
+        ("database", source.dbname(), row.get(6), row.get(7)),
+    ];
+    for (what, name, limit, open) in limits {
+        if limit >= 0 && limit - open < need {
+            return Err(refuse(format!(
+                "the source {what} `{name}` has CONNECTION LIMIT {limit} and {open} \
+                 sessions open; a copy with {jobs} jobs needs {need} more (one per job and \
+                 one for the snapshot): {}",
+                fewer_jobs(limit - open - 1)
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn fewer_jobs(at_most: i64) -> String {
+    if at_most > 1 {
+        format!("use at most {at_most} jobs")
+    } else if at_most == 1 {
+        "use 1 job".to_owned()
+    } else {
+        "wait until fewer sessions are open, or raise the limit".to_owned()
+    }
 }

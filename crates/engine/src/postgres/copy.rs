@@ -23,7 +23,7 @@
 use super::conn::{PgUrl, sql_error};
 use super::indexes::{self, EarlyIndexes};
 use super::tools::{Tool, dbname_arg};
-use super::{ddl, maintenance};
+use super::{checks, ddl, maintenance};
 use crate::{CopyStats, Error, Result};
 use bytes::BytesMut;
 use dataalm_core::failpoint::{self, When};
@@ -77,6 +77,12 @@ async fn run(
 ) -> Result<CopyStats> {
     let clock = PhaseClock::start();
     let coordinator = source.connect_async().await?;
+    // Again here: a resumed copy may run long after validation.
+    let slots = coordinator
+        .query_one(checks::SLOTS_SQL, &[])
+        .await
+        .map_err(|e| sql_error("count the source's free connection slots", &e))?;
+    checks::check_slots(&slots, source, jobs)?;
     exec(&coordinator, SNAPSHOT_SESSION, "open the snapshot").await?;
     let snapshot: String = coordinator
         .query_one("SELECT pg_export_snapshot()", &[])

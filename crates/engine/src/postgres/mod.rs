@@ -18,6 +18,7 @@ mod names;
 mod tls;
 mod tools;
 
+pub use checks::SLOT_MARGIN;
 pub use conn::PgUrl;
 pub use db::PgDb;
 pub use tls::{SslMode, TlsSettings};
@@ -103,6 +104,10 @@ impl Engine for PgEngine {
 
     fn check_refresh(&self, source: &Location, target: &Location) -> Result<()> {
         checks::check_refresh(&PgUrl::parse(source)?, &PgUrl::parse(target)?)
+    }
+
+    fn check_copy(&self, source: &Location, options: &CopyOptions) -> Result<()> {
+        checks::check_slots_now(&PgUrl::parse(source)?, options.jobs())
     }
 
     fn cutover(

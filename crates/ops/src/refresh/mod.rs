@@ -77,7 +77,7 @@ pub fn start(ctx: &Context, source: &str, target: &str, copy: CopyOptions) -> Re
 /// [`run`].
 pub fn begin(ctx: &Context, source: &str, target: &str, copy: CopyOptions) -> Result<Operation> {
     let started = when::now();
-    let checked = validate::preflight(ctx.store, source, target)?;
+    let checked = validate::preflight(ctx.store, source, target, &copy)?;
     let mut op = Operation::new_refresh(source, target, started);
     op.data.copy = copy;
     op.data.source_bytes = Some(checked.source_bytes);
@@ -134,7 +134,7 @@ fn resume_as(ctx: &Context, op_id: &str, resumer: Resumer) -> Result<Operation> 
         // The world may have changed while the operation was stopped. If it will not do
         // now, the operation is recorded as failed (with the reason), so that nobody
         // takes it over again and again until a person decides.
-        if let Err(error) = validate::preflight(ctx.store, &op.source, &op.target) {
+        if let Err(error) = validate::preflight(ctx.store, &op.source, &op.target, &op.data.copy) {
             let step = op.next_step().unwrap_or(Step::Validate);
             journal::fail(ctx.store, &mut op, step, &format!("cannot resume: {error}"))?;
             audit(ctx, "refresh resume refused", &op, &error.to_string());

@@ -6,7 +6,7 @@
 
 use super::Outcome;
 use crate::{EnvDb, Error, Result};
-use dataalm_core::{EnvKind, Operation, Plan};
+use dataalm_core::{CopyOptions, EnvKind, Operation, Plan};
 use dataalm_store::Store;
 
 /// What validation found out.
@@ -15,8 +15,8 @@ pub struct Checked {
     pub(crate) outcome: Outcome,
 }
 
-/// Checks that `target` may be refreshed from `source`. Changes nothing.
-pub fn preflight(store: &Store, source: &str, target: &str) -> Result<Checked> {
+/// Checks that `target` may be refreshed from `source` with `copy`. Changes nothing.
+pub fn preflight(store: &Store, source: &str, target: &str, copy: &CopyOptions) -> Result<Checked> {
     let source_env = store.env(source)?;
     let target_env = store.env(target)?;
     if target_env.kind == EnvKind::Production {
@@ -46,6 +46,7 @@ pub fn preflight(store: &Store, source: &str, target: &str) -> Result<Checked> {
     let production = Some(EnvKind::Production);
     crate::identity::refuse_alias(store, &target_env, &target_info.identity, production)?;
     engine.check_refresh(&source_env.location, &target_env.location)?;
+    engine.check_copy(&source_env.location, copy)?;
 
     // The copy gets the target's profile applied, so it must fit both databases.
     let mut source_db = EnvDb::open(&source_env, true)?;
@@ -77,7 +78,7 @@ pub fn preflight(store: &Store, source: &str, target: &str) -> Result<Checked> {
 
 /// Validate as a journaled step (only reached if an operation was recorded without it).
 pub(crate) fn run(store: &Store, op: &Operation) -> Result<Checked> {
-    preflight(store, &op.source, &op.target)
+    preflight(store, &op.source, &op.target, &op.data.copy)
 }
 
 /// `1.2 GB`, `340 MB`, `12 kB`.
