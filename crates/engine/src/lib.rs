@@ -33,6 +33,17 @@ pub enum Error {
     /// The copy would take connection slots the source server cannot spare.
     #[error("{location}: {message}")]
     NoConnectionSlots { location: String, message: String },
+    /// During a copy, a connection broke or a statement failed on one of the two
+    /// servers; `side` says which. `source` keeps the client's error (and SQLSTATE).
+    #[error("{context} failed on the {side} server {location}: {message}")]
+    ServerFailed {
+        side: Side,
+        location: String,
+        context: String,
+        message: String,
+        #[source]
+        source: Option<tokio_postgres::Error>,
+    },
     /// It exists but is not a database of this engine.
     #[error("{location} is not a {engine} database: {message}")]
     NotADatabase {
@@ -69,6 +80,36 @@ pub enum Error {
     SymlinkTarget { link: String, pointee: String },
     #[error("{0}")]
     Other(String),
+}
+
+impl Error {
+    /// The SQLSTATE of the server's error behind this one, if the server gave one.
+    pub fn sqlstate(&self) -> Option<&str> {
+        match self {
+            Error::ServerFailed {
+                source: Some(e), ..
+            } => e.code().map(|code| code.code()),
+            _ => None,
+        }
+    }
+}
+
+/// One end of a copy, named when it fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The server read from.
+    Source,
+    /// The server written to (where the staging copy is built, beside the target).
+    Target,
+}
+
+impl std::fmt::Display for Side {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Side::Source => "source",
+            Side::Target => "target",
+        })
+    }
 }
 
 /// A connection to an application database.

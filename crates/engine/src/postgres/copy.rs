@@ -20,11 +20,11 @@
 //! staging database, which the next attempt drops; its snapshot died with the
 //! coordinator, so a resume takes a new one and copies everything again.
 
-use super::conn::{PgUrl, sql_error};
+use super::conn::{PgUrl, describe};
 use super::indexes::{self, EarlyIndexes};
 use super::tools::{Tool, dbname_arg};
 use super::{checks, ddl, maintenance};
-use crate::{CopyStats, Error, Result};
+use crate::{CopyStats, Error, Result, Side};
 use bytes::BytesMut;
 use dataalm_core::failpoint::{self, When};
 use dataalm_core::progress::Progress;
@@ -76,20 +76,25 @@ async fn run(
     progress: &dyn Progress,
 ) -> Result<CopyStats> {
     let clock = PhaseClock::start();
+    let (from, to) = (
+        End::new(Side::Source, source),
+        End::new(Side::Target, staging),
+    );
     let coordinator = source.connect_async().await?;
     // Again here: a resumed copy may run long after validation.
     let slots = coordinator
         .query_one(checks::SLOTS_SQL, &[])
         .await
-        .map_err(|e| sql_error("count the source's free connection slots", &e))?;
+        .map_err(|e| from.failed("count the source's free connection slots", e))?;
     checks::check_slots(&slots, source, jobs)?;
-    exec(&coordinator, SNAPSHOT_SESSION, "open the snapshot").await?;
+    from.exec(&coordinator, SNAPSHOT_SESSION, "open the snapshot")
+        .await?;
     let snapshot: String = coordinator
         .query_one("SELECT pg_export_snapshot()", &[])
         .await
-        .map_err(|e| sql_error("export the snapshot", &e))?
+        .map_err(|e| from.failed("export the snapshot", e))?
         .get(0);
-    let facts = SourceFacts::read(&coordinator).await?;
+    let facts = SourceFacts::read(&coordinator, &from).await?;
 
     let server = maintenance::connect_async(staging).await?;
     maintenance::recreate_database(&server, staging.dbname(), &facts.database).await?;
@@ -109,29 +114,39 @@ async fn run(
         keep_owners: options.owners_and_grants,
         target_roles: &target_roles,
     };
-    let mut missing_roles = rebuild.pre_data(&staging_client).await?;
+    let mut missing_roles = rebuild
+        .pre_data(&staging_client)
+        .await
+        .map_err(|e| to.named(e))?;
     clock.lap("pre-data schema");
     let mut lanes = open_lanes(source, staging, &snapshot, jobs).await?;
-    let copied = copy_data(&mut lanes, &facts, options.split_bytes, progress).await?;
+    let ends = Ends {
+        from: &from,
+        to: &to,
+    };
+    let copied = copy_data(&mut lanes, &facts, options.split_bytes, progress, ends).await?;
 
     clock.lap("data");
-    copy_sequences(&coordinator, &staging_client, &facts.sequences).await?;
-    copy_large_objects(&coordinator, &staging_client, &facts.large_objects).await?;
+    let (source_client, staging_client) = ((&coordinator, &from), (&staging_client, &to));
+    copy_sequences(source_client, staging_client, &facts.sequences).await?;
+    copy_large_objects(source_client, staging_client, &facts.large_objects).await?;
+    let staging_client = staging_client.0;
     clock.lap("sequences and large objects");
     let built = &facts.early_indexes.entries;
     missing_roles.extend(
         rebuild
-            .post_data(staging, &staging_client, jobs, built)
-            .await?,
+            .post_data(staging, staging_client, jobs, built)
+            .await
+            .map_err(|e| to.named(e))?,
     );
     clock.lap("indexes, constraints and triggers");
-    refresh_materialized_views(&staging_client, &facts.materialized_views).await?;
+    refresh_materialized_views(staging_client, &to, &facts.materialized_views).await?;
     // Loaded tables were analyzed as they were finished; these have no rows of their own
     // or got them only now.
     for relation in facts.partitioned.iter().chain(&facts.materialized_views) {
         let sql = format!("ANALYZE {relation}");
-        exec(
-            &staging_client,
+        to.exec(
+            staging_client,
             &sql,
             &format!("gather statistics of {relation}"),
         )
@@ -139,10 +154,11 @@ async fn run(
     }
     clock.lap("materialized views and statistics");
     if options.verify {
-        verify(&mut lanes, &facts.tables).await?;
+        verify(&mut lanes, &facts.tables, ends).await?;
         clock.lap("verification");
     }
-    exec(&coordinator, "COMMIT", "end the snapshot").await?;
+    from.exec(&coordinator, "COMMIT", "end the snapshot")
+        .await?;
 
     let mut tables: Vec<(String, u64)> = copied.rows.into_iter().collect();
     tables.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
@@ -189,7 +205,63 @@ pub(crate) async fn exec(client: &Client, sql: &str, context: &str) -> Result<()
     client
         .batch_execute(sql)
         .await
-        .map_err(|e| sql_error(context, &e))
+        .map_err(|e| super::conn::sql_error(context, &e))
+}
+
+/// One end of the copy, so that a failure says which server failed: "connection
+/// closed" alone does not tell the source from the target.
+struct End {
+    side: Side,
+    location: String,
+}
+
+impl End {
+    fn new(side: Side, url: &PgUrl) -> End {
+        End {
+            side,
+            location: url.redacted(),
+        }
+    }
+
+    fn failed(&self, context: impl Into<String>, e: tokio_postgres::Error) -> Error {
+        Error::ServerFailed {
+            side: self.side,
+            location: self.location.clone(),
+            context: context.into(),
+            message: describe(&e),
+            source: Some(e),
+        }
+    }
+
+    /// A statement error from code shared with other steps, given this end's name.
+    fn named(&self, e: Error) -> Error {
+        match e {
+            Error::Sql { context, message } | Error::Duplicate { context, message } => {
+                Error::ServerFailed {
+                    side: self.side,
+                    location: self.location.clone(),
+                    context,
+                    message,
+                    source: None,
+                }
+            }
+            other => other,
+        }
+    }
+
+    async fn exec(&self, client: &Client, sql: &str, context: &str) -> Result<()> {
+        client
+            .batch_execute(sql)
+            .await
+            .map_err(|e| self.failed(context, e))
+    }
+}
+
+/// Both ends, for the lanes.
+#[derive(Clone, Copy)]
+struct Ends<'a> {
+    from: &'a End,
+    to: &'a End,
 }
 
 /// The source database's own settings, which the staging database must share.
@@ -227,7 +299,7 @@ pub(crate) const USER_SCHEMA: &str =
     "n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'";
 
 impl SourceFacts {
-    async fn read(client: &Client) -> Result<SourceFacts> {
+    async fn read(client: &Client, from: &End) -> Result<SourceFacts> {
         let row = client
             .query_one(
                 "SELECT pg_encoding_to_char(encoding)::text, datcollate::text, datctype::text
@@ -235,7 +307,7 @@ impl SourceFacts {
                 &[],
             )
             .await
-            .map_err(|e| sql_error("read the source database's settings", &e))?;
+            .map_err(|e| from.failed("read the source database's settings", e))?;
         let database = DatabaseFacts {
             encoding: row.get(0),
             collate: row.get(1),
@@ -243,21 +315,23 @@ impl SourceFacts {
         };
         Ok(SourceFacts {
             database,
-            tables: read_tables(client).await?,
-            sequences: relations(client, "c.relkind = 'S'").await?,
-            partitioned: relations(client, "c.relkind = 'p'").await?,
+            tables: read_tables(client, from).await?,
+            sequences: relations(client, from, "c.relkind = 'S'").await?,
+            partitioned: relations(client, from, "c.relkind = 'p'").await?,
             early_indexes: indexes::read(
                 client,
                 &format!("c.relkind = 'r' AND {USER_SCHEMA} AND {NOT_IN_EXTENSION}"),
             )
-            .await?,
-            large_objects: large_objects(client).await?,
-            materialized_views: relations(client, "c.relkind = 'm' AND c.relispopulated").await?,
+            .await
+            .map_err(|e| from.named(e))?,
+            large_objects: large_objects(client, from).await?,
+            materialized_views: relations(client, from, "c.relkind = 'm' AND c.relispopulated")
+                .await?,
         })
     }
 }
 
-async fn read_tables(client: &Client) -> Result<Vec<Table>> {
+async fn read_tables(client: &Client, from: &End) -> Result<Vec<Table>> {
     let sql = format!(
         "SELECT format('%I.%I', n.nspname, c.relname), n.nspname || '.' || c.relname,
                 pg_table_size(c.oid), pg_relation_size(c.oid)
@@ -273,7 +347,7 @@ async fn read_tables(client: &Client) -> Result<Vec<Table>> {
     let rows = client
         .query(&sql, &[])
         .await
-        .map_err(|e| sql_error("list the source's tables", &e))?;
+        .map_err(|e| from.failed("list the source's tables", e))?;
     Ok(rows
         .iter()
         .map(|row| Table {
@@ -288,7 +362,7 @@ async fn read_tables(client: &Client) -> Result<Vec<Table>> {
 
 /// Quoted names of the user's relations that meet `condition` (on `pg_class c`), in
 /// creation order, so that one built on another comes after it.
-async fn relations(client: &Client, condition: &str) -> Result<Vec<String>> {
+async fn relations(client: &Client, from: &End, condition: &str) -> Result<Vec<String>> {
     let sql = format!(
         "SELECT format('%I.%I', n.nspname, c.relname)
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -298,15 +372,15 @@ async fn relations(client: &Client, condition: &str) -> Result<Vec<String>> {
     let rows = client
         .query(&sql, &[])
         .await
-        .map_err(|e| sql_error("list the source's relations", &e))?;
+        .map_err(|e| from.failed("list the source's relations", e))?;
     Ok(rows.iter().map(|row| row.get(0)).collect())
 }
 
-async fn large_objects(client: &Client) -> Result<Vec<u32>> {
+async fn large_objects(client: &Client, from: &End) -> Result<Vec<u32>> {
     let rows = client
         .query("SELECT oid FROM pg_largeobject_metadata ORDER BY oid", &[])
         .await
-        .map_err(|e| sql_error("list the source's large objects", &e))?;
+        .map_err(|e| from.failed("list the source's large objects", e))?;
     Ok(rows.iter().map(|row| row.get(0)).collect())
 }
 
@@ -366,12 +440,16 @@ async fn open_lanes(
     let mut lanes = Vec::with_capacity(jobs);
     for _ in 0..jobs {
         let source_client = source.connect_async().await?;
-        exec(&source_client, &begin, "join the snapshot").await?;
+        exec(&source_client, &begin, "join the snapshot")
+            .await
+            .map_err(|e| End::new(Side::Source, source).named(e))?;
         let staging_client = staging.connect_async().await?;
         // The staging copy is rebuilt from scratch after a crash, so waiting for each
         // commit to reach disk buys nothing.
         let setup = "SET synchronous_commit = off; SET maintenance_work_mem = '256MB'";
-        exec(&staging_client, setup, "set up loading").await?;
+        exec(&staging_client, setup, "set up loading")
+            .await
+            .map_err(|e| End::new(Side::Target, staging).named(e))?;
         lanes.push(Lane {
             source: source_client,
             staging: staging_client,
@@ -426,6 +504,7 @@ struct Shared<'a> {
     rows: Mutex<HashMap<String, u64>>,
     first_done: AtomicBool,
     progress: &'a dyn Progress,
+    ends: Ends<'a>,
 }
 
 async fn copy_data(
@@ -433,6 +512,7 @@ async fn copy_data(
     facts: &SourceFacts,
     split_bytes: u64,
     progress: &dyn Progress,
+    ends: Ends<'_>,
 ) -> Result<Copied> {
     let total: u64 = facts.tables.iter().map(|t| t.bytes).sum();
     let tables = &facts.tables;
@@ -450,6 +530,7 @@ async fn copy_data(
         rows: Mutex::new(HashMap::new()),
         first_done: AtomicBool::new(false),
         progress,
+        ends,
     };
     futures_util::future::try_join_all(lanes.iter_mut().map(|lane| lane_work(lane, &shared)))
         .await?;
@@ -492,11 +573,12 @@ async fn lane_work(lane: &mut Lane, shared: &Shared<'_>) -> Result<()> {
 async fn finish_table(lane: &Lane, table: &Table, shared: &Shared<'_>) -> Result<()> {
     let statements = shared.early_indexes.by_table.get(&table.quoted);
     let context = format!("build the indexes of {}", table.name);
+    let to = shared.ends.to;
     for statement in statements.into_iter().flatten() {
-        exec(&lane.staging, statement, &context).await?;
+        to.exec(&lane.staging, statement, &context).await?;
     }
     let analyze = format!("ANALYZE {}", table.quoted);
-    exec(
+    to.exec(
         &lane.staging,
         &analyze,
         &format!("gather statistics of {}", table.name),
@@ -507,6 +589,7 @@ async fn finish_table(lane: &Lane, table: &Table, shared: &Shared<'_>) -> Result
 async fn copy_chunk(lane: &mut Lane, chunk: &Chunk<'_>, shared: &Shared<'_>) -> Result<()> {
     let table = chunk.table;
     let context = format!("copy {}", table.name);
+    let Ends { from, to } = shared.ends;
     let columns = if table.columns.is_empty() {
         String::new()
     } else {
@@ -538,18 +621,18 @@ async fn copy_chunk(lane: &mut Lane, chunk: &Chunk<'_>, shared: &Shared<'_>) -> 
     );
     if whole {
         let sql = format!("BEGIN; TRUNCATE ONLY {}", table.quoted);
-        exec(&lane.staging, &sql, &context).await?;
+        to.exec(&lane.staging, &sql, &context).await?;
     }
     let stream = lane
         .source
         .copy_out(select.as_str())
         .await
-        .map_err(|e| sql_error(&context, &e))?;
+        .map_err(|e| from.failed(&context, e))?;
     let sink = lane
         .staging
         .copy_in(insert.as_str())
         .await
-        .map_err(|e| sql_error(&context, &e))?;
+        .map_err(|e| to.failed(&context, e))?;
     pin_mut!(stream, sink);
     // The server sends one message per row, so counting messages counts rows while
     // they flow; the exact count comes with the end of the COPY.
@@ -561,14 +644,14 @@ async fn copy_chunk(lane: &mut Lane, chunk: &Chunk<'_>, shared: &Shared<'_>) -> 
     while let Some(data) = stream
         .try_next()
         .await
-        .map_err(|e| sql_error(&context, &e))?
+        .map_err(|e| from.failed(&context, e))?
     {
         pending.bytes += data.len() as u64;
         pending.rows += 1;
         batch.extend_from_slice(&data);
         if batch.len() >= BATCH_BYTES {
             let full = batch.split().freeze();
-            sink.feed(full).await.map_err(|e| sql_error(&context, &e))?;
+            sink.feed(full).await.map_err(|e| to.failed(&context, e))?;
         }
         if pending.bytes >= REPORT_BYTES {
             counted += pending.rows;
@@ -577,13 +660,13 @@ async fn copy_chunk(lane: &mut Lane, chunk: &Chunk<'_>, shared: &Shared<'_>) -> 
     }
     if !batch.is_empty() {
         let rest = batch.freeze();
-        sink.feed(rest).await.map_err(|e| sql_error(&context, &e))?;
+        sink.feed(rest).await.map_err(|e| to.failed(&context, e))?;
     }
-    let rows = sink.finish().await.map_err(|e| sql_error(&context, &e))?;
+    let rows = sink.finish().await.map_err(|e| to.failed(&context, e))?;
     pending.rows = rows.wrapping_sub(counted);
     report(shared, &mut pending, &table.name);
     if whole {
-        exec(&lane.staging, "COMMIT", &context).await?;
+        to.exec(&lane.staging, "COMMIT", &context).await?;
     }
     Ok(())
 }
@@ -613,7 +696,11 @@ fn report(shared: &Shared<'_>, pending: &mut Pending, table: &str) {
 
 /// Sequences are not transactional: their values are read as they are now, which is
 /// at or after the snapshot, so no copied row can ever collide with a new number.
-async fn copy_sequences(source: &Client, staging: &Client, sequences: &[String]) -> Result<()> {
+async fn copy_sequences(
+    (source, from): (&Client, &End),
+    (staging, to): (&Client, &End),
+    sequences: &[String],
+) -> Result<()> {
     for sequence in sequences {
         let context = format!("copy sequence {sequence}");
         let row = source
@@ -622,32 +709,36 @@ async fn copy_sequences(source: &Client, staging: &Client, sequences: &[String])
                 &[],
             )
             .await
-            .map_err(|e| sql_error(&context, &e))?;
+            .map_err(|e| from.failed(&context, e))?;
         let (value, called): (i64, bool) = (row.get(0), row.get(1));
         let sql = format!(
             "SELECT pg_catalog.setval({}, {value}, {called})",
             quote_literal(sequence)
         );
-        exec(staging, &sql, &context).await?;
+        to.exec(staging, &sql, &context).await?;
     }
     Ok(())
 }
 
 /// Large objects keep their oids (tables refer to them by oid) and travel in pieces,
 /// so memory does not grow with their size.
-async fn copy_large_objects(source: &Client, staging: &Client, oids: &[u32]) -> Result<()> {
+async fn copy_large_objects(
+    (source, from): (&Client, &End),
+    (staging, to): (&Client, &End),
+    oids: &[u32],
+) -> Result<()> {
     for &oid in oids {
         let context = format!("copy large object {oid}");
         staging
             .execute("SELECT lo_create($1)", &[&oid])
             .await
-            .map_err(|e| sql_error(&context, &e))?;
+            .map_err(|e| to.failed(&context, e))?;
         let mut offset: i64 = 0;
         loop {
             let row = source
                 .query_one("SELECT lo_get($1, $2, $3)", &[&oid, &offset, &LO_PIECE])
                 .await
-                .map_err(|e| sql_error(&context, &e))?;
+                .map_err(|e| from.failed(&context, e))?;
             let piece: Vec<u8> = row.get(0);
             if piece.is_empty() {
                 break;
@@ -655,7 +746,7 @@ async fn copy_large_objects(source: &Client, staging: &Client, oids: &[u32]) -> 
             staging
                 .execute("SELECT lo_put($1, $2, $3)", &[&oid, &offset, &piece])
                 .await
-                .map_err(|e| sql_error(&context, &e))?;
+                .map_err(|e| to.failed(&context, e))?;
             offset += piece.len() as i64;
         }
     }
@@ -663,10 +754,10 @@ async fn copy_large_objects(source: &Client, staging: &Client, oids: &[u32]) -> 
 }
 
 /// In creation order, so a view built on another is refreshed after it.
-async fn refresh_materialized_views(staging: &Client, views: &[String]) -> Result<()> {
+async fn refresh_materialized_views(staging: &Client, to: &End, views: &[String]) -> Result<()> {
     for view in views {
         let sql = format!("REFRESH MATERIALIZED VIEW {view}");
-        exec(staging, &sql, &format!("refresh {view}")).await?;
+        to.exec(staging, &sql, &format!("refresh {view}")).await?;
     }
     Ok(())
 }
@@ -679,16 +770,16 @@ pub(crate) fn checksum_sql(quoted_table: &str) -> String {
     )
 }
 
-async fn checksum(client: &Client, table: &Table) -> Result<(i64, String)> {
+async fn checksum(client: &Client, end: &End, table: &Table) -> Result<(i64, String)> {
     let row = client
         .query_one(&checksum_sql(&table.quoted), &[])
         .await
-        .map_err(|e| sql_error(format!("checksum {}", table.name), &e))?;
+        .map_err(|e| end.failed(format!("checksum {}", table.name), e))?;
     Ok((row.get(0), row.get(1)))
 }
 
 /// Compares every table of the snapshot with the staging copy, lanes in parallel.
-async fn verify(lanes: &mut [Lane], tables: &[Table]) -> Result<()> {
+async fn verify(lanes: &mut [Lane], tables: &[Table], ends: Ends<'_>) -> Result<()> {
     let queue = Mutex::new(tables.iter().collect::<VecDeque<_>>());
     futures_util::future::try_join_all(lanes.iter_mut().map(|lane| async {
         let lane = lane;
@@ -698,8 +789,8 @@ async fn verify(lanes: &mut [Lane], tables: &[Table]) -> Result<()> {
                 return Ok::<(), Error>(());
             };
             let (source, copy) = futures_util::try_join!(
-                checksum(&lane.source, table),
-                checksum(&lane.staging, table)
+                checksum(&lane.source, ends.from, table),
+                checksum(&lane.staging, ends.to, table)
             )?;
             if source != copy {
                 return Err(Error::Other(format!(
