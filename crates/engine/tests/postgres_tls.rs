@@ -8,17 +8,22 @@
 //! - a certificate from another CA is refused in words about the certificate, and
 //!   nothing is created;
 //! - `verify-full` checks the host name, `verify-ca` does not;
-//! - `require` (and `prefer`, `allow`) work without a CA.
+//! - `require` (and `prefer`, `allow`) work without a CA;
+//! - a client certificate (`sslcert`, `sslkey`) signs in dataalm and pg_dump alike.
 
 use dataalm_core::progress::Silent;
 use dataalm_core::{CopyOptions, Location, Value};
 use dataalm_engine::postgres::PgEngine;
 use dataalm_engine::{Engine, Error};
-use dataalm_pgtest::{Cluster, ClusterOptions, SUPERUSER, TestCa};
+use dataalm_pgtest::{CERT_ROLE, Cluster, ClusterOptions, SUPERUSER, TestCa};
+use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
 const ENGINE: PgEngine = PgEngine;
+
+/// A superuser who signs in with a client certificate, no password.
+const CERT_USER: &str = "tls_cert_user";
 
 /// The TLS cluster and the files clients need.
 struct Tls {
@@ -27,6 +32,9 @@ struct Tls {
     right_ca: PathBuf,
     /// A CA that did not.
     wrong_ca: PathBuf,
+    /// [`CERT_USER`]'s certificate and key.
+    client_cert: PathBuf,
+    client_key: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -44,10 +52,23 @@ fn tls() -> &'static Tls {
             ..ClusterOptions::default()
         };
         let cluster = Cluster::start(&options).expect("start a TLS cluster");
+        let roles = format!(
+            "CREATE ROLE {CERT_ROLE} NOLOGIN; CREATE ROLE {CERT_USER} LOGIN SUPERUSER IN ROLE {CERT_ROLE}"
+        );
+        cluster.psql("postgres", &roles).expect("certificate roles");
+        let client = ca.client_cert(CERT_USER).expect("client certificate");
+        let (client_cert, client_key) = (dir.path().join("user.pem"), dir.path().join("user.key"));
+        std::fs::write(&client_cert, client.cert_pem).expect("write the client certificate");
+        std::fs::write(&client_key, client.key_pem).expect("write the client key");
+        // libpq refuses a key others may read.
+        std::fs::set_permissions(&client_key, std::fs::Permissions::from_mode(0o600))
+            .expect("chmod the client key");
         Tls {
             cluster,
             right_ca,
             wrong_ca,
+            client_cert,
+            client_key,
             _dir: dir,
         }
     })
@@ -227,4 +248,43 @@ fn tls_parameters_never_show_the_password() {
     let shown = at.redacted();
     assert!(!shown.contains(tls().cluster.password()), "{shown}");
     assert!(shown.contains("sslmode=verify-full"), "{shown}");
+}
+
+#[test]
+fn a_client_certificate_signs_in_dataalm_and_pg_dump() {
+    let tls = tls();
+    let pg = &tls.cluster;
+    let db = pg.create_database("tlscert").expect("database");
+    psql(
+        &db,
+        "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1), (2)",
+    );
+    let at = |db: &str, query: &str| {
+        let url = format!(
+            "postgres://{CERT_USER}@localhost:{}/{db}?{query}",
+            pg.port()
+        );
+        Location::Postgres(url)
+    };
+    let with_cert = format!(
+        "{}&sslcert={}&sslkey={}",
+        verify_full(&tls.right_ca),
+        tls.client_cert.display(),
+        tls.client_key.display()
+    );
+    let staging_db = format!("{db}_copy");
+    // pg_dump and pg_restore sign in with the same certificate, or the copy fails.
+    ENGINE
+        .copy(
+            &at(&db, &with_cert),
+            &at(&staging_db, &with_cert),
+            &CopyOptions::default(),
+            &Silent,
+        )
+        .unwrap_or_else(|e| panic!("copy with a client certificate: {e}"));
+    assert_eq!(psql(&staging_db, "SELECT count(*) FROM t"), "2");
+    let error = ENGINE
+        .probe(&at(&db, &verify_full(&tls.right_ca)))
+        .expect_err("no certificate, no entry");
+    assert!(error.to_string().contains("certificate"), "{error}");
 }

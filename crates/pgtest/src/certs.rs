@@ -12,9 +12,17 @@ pub struct TestCa {
     issuer: CertifiedIssuer<'static, KeyPair>,
 }
 
-/// A server certificate and its key, both PEM.
+/// A server certificate and its key, both PEM, with the authority that signed them; the
+/// server trusts client certificates from that authority too.
 #[derive(Clone)]
 pub struct ServerCert {
+    pub cert_pem: String,
+    pub key_pem: String,
+    pub ca_pem: String,
+}
+
+/// A client certificate for one user (its common name) and its key, both PEM.
+pub struct ClientCert {
     pub cert_pem: String,
     pub key_pem: String,
 }
@@ -46,16 +54,28 @@ impl TestCa {
     /// A server certificate for `names` (DNS names or IP addresses), signed by this authority.
     pub fn server_cert(&self, names: &[&str]) -> Result<ServerCert, Error> {
         let names: Vec<String> = names.iter().map(|name| name.to_string()).collect();
+        let (cert_pem, key_pem) = self.sign(names, "dataalm-pgtest server")?;
+        Ok(ServerCert {
+            cert_pem,
+            key_pem,
+            ca_pem: self.pem(),
+        })
+    }
+
+    /// A client certificate for PostgreSQL user `user`, signed by this authority.
+    pub fn client_cert(&self, user: &str) -> Result<ClientCert, Error> {
+        let (cert_pem, key_pem) = self.sign(Vec::new(), user)?;
+        Ok(ClientCert { cert_pem, key_pem })
+    }
+
+    fn sign(&self, names: Vec<String>, common_name: &str) -> Result<(String, String), Error> {
         let mut params = CertificateParams::new(names).map_err(cert_error)?;
         params
             .distinguished_name
-            .push(DnType::CommonName, "dataalm-pgtest server");
+            .push(DnType::CommonName, common_name);
         let key = KeyPair::generate().map_err(cert_error)?;
         let cert = params.signed_by(&key, &self.issuer).map_err(cert_error)?;
-        Ok(ServerCert {
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-        })
+        Ok((cert.pem(), key.serialize_pem()))
     }
 }
 

@@ -12,8 +12,10 @@
 //! as the `postgres` OS user through `runuser`.
 //!
 //! With [`ClusterOptions::tls`] the server has `ssl = on` with a certificate from a
-//! [`TestCa`], and its `pg_hba.conf` takes TCP connections over TLS only (`hostssl`); this
-//! crate's own helpers ([`Cluster::client`], [`Cluster::psql`]) then use the Unix socket.
+//! [`TestCa`], and its `pg_hba.conf` takes TCP connections over TLS only (`hostssl`);
+//! members of role [`CERT_ROLE`] sign in with a client certificate from the same CA
+//! instead of a password. This crate's own helpers ([`Cluster::client`], [`Cluster::psql`])
+//! then use the Unix socket.
 //!
 //! ```no_run
 //! use dataalm_pgtest::Cluster;
@@ -43,7 +45,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 pub use binaries::BIN_ENV;
-pub use certs::{ServerCert, TestCa};
+pub use certs::{ClientCert, ServerCert, TestCa};
 pub use error::Error;
 
 use reaper::Reaper;
@@ -52,6 +54,9 @@ use setup::Layout;
 
 /// The superuser every cluster is created with.
 pub const SUPERUSER: &str = "postgres";
+
+/// On a TLS cluster, members of this role sign in with a client certificate (`cert`).
+pub const CERT_ROLE: &str = "dataalm_cert";
 
 /// The address every cluster listens on.
 const HOST: &str = "127.0.0.1";

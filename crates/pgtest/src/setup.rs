@@ -9,7 +9,7 @@ use std::process::{Command, Output, Stdio};
 use tempfile::TempDir;
 
 use crate::runas::RunAs;
-use crate::{ClusterOptions, Error, SUPERUSER, ServerCert};
+use crate::{CERT_ROLE, ClusterOptions, Error, SUPERUSER, ServerCert};
 
 /// How many times `pg_ctl start` is tried, each on a fresh port.
 const START_ATTEMPTS: u32 = 3;
@@ -99,12 +99,14 @@ fn initdb_with_locale(
     run(cmd, "initdb").map(drop)
 }
 
-/// Puts the server's certificate and key in the data directory and lets TCP clients in
-/// over TLS only (`hostssl`); the Unix socket stays open to this crate's helpers.
+/// Puts the server's certificate, key and CA in the data directory and lets TCP clients
+/// in over TLS only (`hostssl`): members of [`CERT_ROLE`] with a client certificate, the
+/// rest with a password. The Unix socket stays open to this crate's helpers.
 pub(crate) fn require_tls(run_as: RunAs, layout: &Layout, cert: &ServerCert) -> Result<(), Error> {
     let files = [
         ("server.crt", &cert.cert_pem),
         ("server.key", &cert.key_pem),
+        ("root.crt", &cert.ca_pem),
     ];
     for (name, text) in files {
         let path = layout.data.join(name);
@@ -114,10 +116,12 @@ pub(crate) fn require_tls(run_as: RunAs, layout: &Layout, cert: &ServerCert) -> 
         run_as.give(&path)?;
     }
     let hba = layout.data.join("pg_hba.conf");
-    write_file(
-        &hba,
-        "local all all trust\nhostssl all all 127.0.0.1/32 scram-sha-256\n",
-    )?;
+    let rules = format!(
+        "local all all trust\n\
+         hostssl all +{CERT_ROLE} 127.0.0.1/32 cert\n\
+         hostssl all all 127.0.0.1/32 scram-sha-256\n"
+    );
+    write_file(&hba, &rules)?;
     run_as.give(&hba)
 }
 
@@ -209,6 +213,7 @@ fn settings(options: &ClusterOptions, port: u16, socket_dir: &Path) -> String {
                 "ssl = on",
                 "ssl_cert_file = 'server.crt'",
                 "ssl_key_file = 'server.key'",
+                "ssl_ca_file = 'root.crt'",
             ]
             .map(String::from),
         );
