@@ -764,3 +764,69 @@ fn portal_accounts_are_created_from_the_cli() {
         .expect("hash");
     assert!(hash.starts_with("$argon2") && !hash.contains("long password"));
 }
+
+/// `--tls-cert` and `--tls-key` come together; a key that does not belong to the
+/// certificate is refused before anything listens; the right pair serves HTTPS.
+#[test]
+fn tls_files_are_checked_before_the_server_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let plane = Plane::in_home(dir.path().join("home"));
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    std::fs::write(path("server.pem"), cert.pem()).unwrap();
+    std::fs::write(path("server.key"), key.serialize_pem()).unwrap();
+    let other = rcgen::KeyPair::generate().unwrap();
+    std::fs::write(path("other.key"), other.serialize_pem()).unwrap();
+
+    let refused = |args: &[&str]| {
+        let out = plane.dataalm().args(args).output().expect("run dataalm");
+        assert!(!out.status.success(), "dataalm {args:?} started");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let listen = ["serve", "--listen", "127.0.0.1:0"];
+    let alone = refused(&[&listen[..], &["--tls-cert", &path("server.pem")]].concat());
+    assert!(alone.contains("--tls-key"), "{alone}");
+    let mismatch = refused(
+        &[
+            &listen[..],
+            &[
+                "--tls-cert",
+                &path("server.pem"),
+                "--tls-key",
+                &path("other.key"),
+            ],
+        ]
+        .concat(),
+    );
+    assert!(
+        mismatch.contains("other.key does not belong to the certificate"),
+        "{mismatch}"
+    );
+
+    let mut server = plane
+        .dataalm()
+        .args(listen)
+        .args([
+            "--tls-cert",
+            &path("server.pem"),
+            "--tls-key",
+            &path("server.key"),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start dataalm serve");
+    let mut line = String::new();
+    let stdout = server.stdout.take().expect("stdout");
+    BufReader::new(stdout).read_line(&mut line).expect("read");
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(
+        line.starts_with("dataalm API listening on https://127.0.0.1:"),
+        "{line}"
+    );
+}

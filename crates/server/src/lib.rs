@@ -5,6 +5,7 @@
 //!   environments they may touch; every API call presents one.
 //! - [`routes`]: one module per resource; the rules live in `dataalm-ops`.
 //! - [`error`]: errors as JSON with a stable code.
+//! - [`tls`]: HTTPS from a certificate and key.
 //!
 //! Store and database work is blocking and runs on tokio's blocking pool; refreshes
 //! run in background tasks and are followed through their journal.
@@ -15,6 +16,7 @@ mod headers;
 pub mod portal;
 pub mod routes;
 pub mod state;
+pub mod tls;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -112,7 +114,10 @@ pub fn router(state: AppState) -> Router {
         .merge(portal::routes())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn(error::json_errors))
-        .layer(axum::middleware::from_fn(headers::protect))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            headers::protect,
+        ))
         .with_state(state)
 }
 
@@ -166,27 +171,50 @@ pub enum ServeError {
     Serve(std::io::Error),
 }
 
-/// Serves the API over the control plane at `store` until the process ends. `ready` is
-/// called with the bound address (useful with port 0).
+/// Serves the API over plain HTTP; see [`serve_with`].
 pub async fn serve(
     store: &Location,
     listen: SocketAddr,
     ready: impl FnOnce(SocketAddr),
 ) -> Result<(), ServeError> {
+    serve_with(store, listen, None, ready).await
+}
+
+/// Serves the API over the control plane at `store` until the process ends: over
+/// HTTPS with `tls` (from [`tls::server_config`]), else plain HTTP. `ready` is called
+/// with the bound address (useful with port 0).
+pub async fn serve_with(
+    store: &Location,
+    listen: SocketAddr,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    ready: impl FnOnce(SocketAddr),
+) -> Result<(), ServeError> {
     let location = store.clone();
+    let over_tls = tls.is_some();
     // Blocking: the PostgreSQL control plane's client must not run on an async thread.
     let state =
-        tokio::task::spawn_blocking(move || AppState::open(&location, TOKEN_LIFETIME)).await??;
+        tokio::task::spawn_blocking(move || AppState::open(&location, TOKEN_LIFETIME, over_tls))
+            .await??;
     tokio::spawn(take_over_interrupted(state.clone()));
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|source| ServeError::Listen {
-            addr: listen,
-            source,
-        })?;
+    let listen_error = |source| ServeError::Listen {
+        addr: listen,
+        source,
+    };
+    let listener = std::net::TcpListener::bind(listen).map_err(listen_error)?;
     let addr = listener.local_addr().map_err(ServeError::Serve)?;
-    ready(addr);
-    axum::serve(listener, router(state))
-        .await
-        .map_err(ServeError::Serve)
+    let app = router(state).into_make_service();
+    match tls {
+        Some(config) => {
+            let config = axum_server::tls_rustls::RustlsConfig::from_config(config);
+            let server = axum_server::from_tcp_rustls(listener, config).map_err(listen_error)?;
+            ready(addr);
+            server.serve(app).await.map_err(ServeError::Serve)
+        }
+        None => {
+            listener.set_nonblocking(true).map_err(listen_error)?;
+            let listener = tokio::net::TcpListener::from_std(listener).map_err(listen_error)?;
+            ready(addr);
+            axum::serve(listener, app).await.map_err(ServeError::Serve)
+        }
+    }
 }

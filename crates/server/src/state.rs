@@ -1,4 +1,5 @@
-//! What every request handler shares: where the control plane is and the token keys.
+//! What every request handler shares: where the control plane is, the token keys and
+//! whether the server speaks TLS.
 //!
 //! Store and database work is blocking, so it runs on tokio's blocking pool through
 //! [`AppState::blocking`]; each of its threads keeps one control-plane connection
@@ -22,14 +23,16 @@ struct Inner {
     encoding: EncodingKey,
     decoding: DecodingKey,
     token_lifetime: Duration,
+    tls: bool,
 }
 
 impl AppState {
     /// Opens the control plane at `store` and takes its token signing key (made at
-    /// first start).
+    /// first start). `tls` says whether the server is served over HTTPS.
     pub fn open(
         store: &Location,
         token_lifetime: Duration,
+        tls: bool,
     ) -> Result<AppState, dataalm_store::Error> {
         let key = Store::connect(store)?.signing_key()?;
         Ok(AppState {
@@ -38,6 +41,7 @@ impl AppState {
                 encoding: EncodingKey::from_secret(&key),
                 decoding: DecodingKey::from_secret(&key),
                 token_lifetime,
+                tls,
             }),
         })
     }
@@ -57,6 +61,11 @@ impl AppState {
 
     pub fn token_lifetime(&self) -> Duration {
         self.inner.token_lifetime
+    }
+
+    /// Whether this server speaks HTTPS itself (not behind a proxy that does).
+    pub fn over_tls(&self) -> bool {
+        self.inner.tls
     }
 
     /// Runs blocking work with a control-plane connection, off the async threads.

@@ -8,14 +8,28 @@ use dataalm_core::access::Role;
 use dataalm_store::Store;
 
 pub fn serve(store: &Location, args: ServeArgs) -> Result<()> {
+    // Checked before anything starts: a wrong file is refused at once.
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(
+            dataalm_server::tls::server_config(cert, key)
+                .context("cannot serve HTTPS; nothing was started")?,
+        ),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the server's runtime")?;
-    runtime.block_on(dataalm_server::serve(store, args.listen, |addr| {
-        // Scripts (and the tests) read the address from this line.
-        outln!("dataalm API listening on http://{addr}");
-    }))?;
+    runtime.block_on(dataalm_server::serve_with(
+        store,
+        args.listen,
+        tls,
+        |addr| {
+            // Scripts (and the tests) read the address from this line.
+            outln!("dataalm API listening on {scheme}://{addr}");
+        },
+    ))?;
     Ok(())
 }
 

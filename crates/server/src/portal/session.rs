@@ -2,8 +2,9 @@
 //!
 //! The cookie holds a random token (the control plane keeps only its digest); it is
 //! `HttpOnly` (no script reads it), `SameSite=Strict` (no other site's page sends it)
-//! and `Secure` when the request came over TLS (a proxy's `X-Forwarded-Proto: https`).
-//! Every form also carries the session's CSRF token, checked on every POST.
+//! and `Secure` when the request came over TLS (the server's own, or a proxy's
+//! `X-Forwarded-Proto: https`). Every form also carries the session's CSRF token,
+//! checked on every POST.
 
 use super::form::{FormData, encode};
 use super::{Page, PageError, render};
@@ -133,12 +134,18 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
+/// Whether cookies must be `Secure`: the request came over TLS, to this server or to a
+/// proxy in front of it.
+fn over_tls(state: &AppState, headers: &HeaderMap) -> bool {
+    state.over_tls()
+        || headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("https"))
+}
+
 /// A `Set-Cookie` value with the portal's attributes; `max_age` 0 deletes it.
-fn set_cookie(headers: &HeaderMap, name: &str, value: &str, max_age: u64) -> HeaderValue {
-    let tls = headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("https"));
+fn set_cookie(tls: bool, name: &str, value: &str, max_age: u64) -> HeaderValue {
     let secure = if tls { "; Secure" } else { "" };
     let text =
         format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}");
@@ -160,11 +167,15 @@ pub struct LoginQuery {
     next: String,
 }
 
-pub async fn login_form(headers: HeaderMap, Query(query): Query<LoginQuery>) -> Response {
-    login_page(&headers, &query.next, "", StatusCode::OK)
+pub async fn login_form(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<LoginQuery>,
+) -> Response {
+    login_page(over_tls(&state, &headers), &query.next, "", StatusCode::OK)
 }
 
-fn login_page(headers: &HeaderMap, next: &str, error: &str, status: StatusCode) -> Response {
+fn login_page(tls: bool, next: &str, error: &str, status: StatusCode) -> Response {
     let login_csrf = match dataalm_store::random_token() {
         Ok(token) => token,
         Err(e) => return PageError::from(e).into_response(),
@@ -179,19 +190,24 @@ fn login_page(headers: &HeaderMap, next: &str, error: &str, status: StatusCode) 
     *response.status_mut() = status;
     response.headers_mut().append(
         header::SET_COOKIE,
-        set_cookie(headers, LOGIN_COOKIE, &login_csrf, 3600),
+        set_cookie(tls, LOGIN_COOKIE, &login_csrf, 3600),
     );
     response
 }
 
-pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let tls = over_tls(&state, &headers);
     let form = FormData::parse(&body);
     let next = safe_next(form.get("next")).to_owned();
     let sent = form.get("csrf");
     let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
     if sent.is_empty() || !same_secret(sent, &expected) {
         let message = "the sign-in form expired or did not come from this portal; try again";
-        return login_page(&headers, &next, message, StatusCode::FORBIDDEN);
+        return login_page(tls, &next, message, StatusCode::FORBIDDEN);
     }
     let (name, password) = (form.get("name").to_owned(), form.get("password").to_owned());
     let result = state
@@ -210,18 +226,16 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: Byte
         Ok(Some(token)) => {
             let mut response = Redirect::to(&next).into_response();
             let max_age = SESSION_TTL.as_secs();
-            response.headers_mut().append(
-                header::SET_COOKIE,
-                set_cookie(&headers, COOKIE, &token, max_age),
-            );
-            response.headers_mut().append(
-                header::SET_COOKIE,
-                set_cookie(&headers, LOGIN_COOKIE, "", 0),
-            );
+            response
+                .headers_mut()
+                .append(header::SET_COOKIE, set_cookie(tls, COOKIE, &token, max_age));
+            response
+                .headers_mut()
+                .append(header::SET_COOKIE, set_cookie(tls, LOGIN_COOKIE, "", 0));
             response
         }
         Ok(None) => login_page(
-            &headers,
+            tls,
             &next,
             "wrong name or password",
             StatusCode::UNAUTHORIZED,
@@ -247,9 +261,10 @@ pub async fn logout(
             .await?;
     }
     let mut response = Redirect::to("/portal/login").into_response();
-    response
-        .headers_mut()
-        .append(header::SET_COOKIE, set_cookie(&headers, COOKIE, "", 0));
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(over_tls(&state, &headers), COOKIE, "", 0),
+    );
     Ok(response)
 }
 
