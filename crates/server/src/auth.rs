@@ -1,17 +1,22 @@
 //! OAuth2 client credentials: app registrations trade their id and secret for a signed
 //! bearer token (JWT, HS256 with the control plane's key) that carries their role and
 //! the environments they may touch. Every API call presents it.
+//!
+//! Secret checks go through the server's [`Guard`](crate::throttle::Guard): a few at
+//! once, and none for a client id or address that failed too often lately. Every wrong
+//! secret is audited (never the secret itself).
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use crate::throttle::{self, Kind, Refusal, Remote};
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Form, Json};
 use base64::Engine as _;
 use dataalm_core::access::Role;
-use dataalm_store::AppRegistration;
+use dataalm_store::{AppRegistration, Error as StoreError};
 use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};
 
@@ -45,6 +50,29 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
     (status, Json(body)).into_response()
 }
 
+/// The answer to a secret that was not checked: 429 or 503, saying when to come back.
+fn refused(refusal: Refusal) -> Response {
+    let seconds = refusal.retry_after_secs();
+    let mut response = match refusal {
+        Refusal::Throttled { .. } => oauth_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "slow_down",
+            &format!(
+                "too many wrong secrets for this client or from this address; try again in {seconds} s"
+            ),
+        ),
+        Refusal::Busy { .. } => oauth_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            &format!("too many secret checks at once; try again in {seconds} s"),
+        ),
+    };
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    response
+}
+
 /// `POST /{tenant}/oauth2/token`: the tenant is accepted and ignored.
 #[utoipa::path(
     post,
@@ -57,10 +85,11 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
 pub async fn token_for_tenant(
     State(state): State<AppState>,
     Path(_tenant): Path<String>,
+    remote: Remote,
     headers: HeaderMap,
     Form(request): Form<TokenRequest>,
 ) -> Response {
-    token(State(state), headers, Form(request)).await
+    token(State(state), remote, headers, Form(request)).await
 }
 
 /// `POST /oauth2/token`.
@@ -73,11 +102,14 @@ pub async fn token_for_tenant(
         (status = 200, description = "access_token, token_type Bearer, expires_in"),
         (status = 400, description = "unsupported_grant_type or invalid_scope"),
         (status = 401, description = "invalid_client"),
+        (status = 429, description = "slow_down: too many wrong secrets lately; see Retry-After"),
+        (status = 503, description = "temporarily_unavailable: too many checks at once; see Retry-After"),
     ),
     security(()),
 )]
 pub async fn token(
     State(state): State<AppState>,
+    remote: Remote,
     headers: HeaderMap,
     Form(request): Form<TokenRequest>,
 ) -> Response {
@@ -95,12 +127,32 @@ pub async fn token(
             "give client_id and client_secret in the form body or with HTTP Basic",
         );
     };
+    let permit = match state
+        .guard()
+        .admit(Kind::Client, &client_id, remote.0)
+        .await
+    {
+        Ok(permit) => permit,
+        Err(refusal) => return refused(refusal),
+    };
     let wanted = request.resource.or(request.scope);
+    let shared = state.clone();
     let result = state
         .blocking(move |store| {
-            let app = store
-                .authenticate_app(&client_id, &secret)
-                .map_err(|_| ApiError::unauthorized("unknown client or wrong secret"))?;
+            let checked = store.authenticate_app(&client_id, &secret);
+            // The costly part is over; the rest needs no slot.
+            drop(permit);
+            let app = match checked {
+                Ok(app) => app,
+                Err(StoreError::BadCredentials) => {
+                    let backoff = shared.guard().failed(Kind::Client, &client_id, remote.0);
+                    let actor = format!("client:{}", throttle::printable(&client_id));
+                    throttle::audit_failure(store, &actor, "token request", remote, backoff);
+                    return Err(ApiError::unauthorized("unknown client or wrong secret"));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            shared.guard().succeeded(Kind::Client, &client_id);
             let envs = scoped_environments(store, &app, wanted.as_deref())?;
             Ok((app, envs))
         })

@@ -5,7 +5,7 @@
 //!   environments they may touch; every API call presents one.
 //! - [`routes`]: one module per resource; the rules live in `dataalm-ops`.
 //! - [`error`]: errors as JSON with a stable code.
-//! - [`tls`]: HTTPS from a certificate and key.
+//! - [`tls`]: HTTPS from a certificate and key; [`throttle`]: bounded secret checks.
 //!
 //! Store and database work is blocking and runs on tokio's blocking pool; refreshes
 //! run in background tasks and are followed through their journal.
@@ -16,6 +16,7 @@ mod headers;
 pub mod portal;
 pub mod routes;
 pub mod state;
+pub mod throttle;
 pub mod tls;
 
 use axum::Router;
@@ -202,7 +203,8 @@ pub async fn serve_with(
     };
     let listener = std::net::TcpListener::bind(listen).map_err(listen_error)?;
     let addr = listener.local_addr().map_err(ServeError::Serve)?;
-    let app = router(state).into_make_service();
+    // The peer's address feeds the per-address throttle.
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     match tls {
         Some(config) => {
             let config = axum_server::tls_rustls::RustlsConfig::from_config(config);

@@ -1,11 +1,12 @@
-//! What every request handler shares: where the control plane is, the token keys and
-//! whether the server speaks TLS.
+//! What every request handler shares: where the control plane is, the token keys,
+//! whether the server speaks TLS, and the bound on secret checks.
 //!
 //! Store and database work is blocking, so it runs on tokio's blocking pool through
 //! [`AppState::blocking`]; each of its threads keeps one control-plane connection
 //! (rusqlite connections are not shared between threads).
 
 use crate::error::{ApiError, ApiResult};
+use crate::throttle::Guard;
 use dataalm_core::Location;
 use dataalm_store::Store;
 use jsonwebtoken::{DecodingKey, EncodingKey};
@@ -24,6 +25,7 @@ struct Inner {
     decoding: DecodingKey,
     token_lifetime: Duration,
     tls: bool,
+    guard: Guard,
 }
 
 impl AppState {
@@ -42,6 +44,7 @@ impl AppState {
                 decoding: DecodingKey::from_secret(&key),
                 token_lifetime,
                 tls,
+                guard: Guard::default(),
             }),
         })
     }
@@ -66,6 +69,11 @@ impl AppState {
     /// Whether this server speaks HTTPS itself (not behind a proxy that does).
     pub fn over_tls(&self) -> bool {
         self.inner.tls
+    }
+
+    /// The bound on secret checks and the failure tables.
+    pub fn guard(&self) -> &Guard {
+        &self.inner.guard
     }
 
     /// Runs blocking work with a control-plane connection, off the async threads.

@@ -4,12 +4,14 @@
 //! `HttpOnly` (no script reads it), `SameSite=Strict` (no other site's page sends it)
 //! and `Secure` when the request came over TLS (the server's own, or a proxy's
 //! `X-Forwarded-Proto: https`). Every form also carries the session's CSRF token,
-//! checked on every POST.
+//! checked on every POST. Passwords are checked under the server's
+//! [`Guard`](crate::throttle::Guard), and every wrong one is audited.
 
 use super::form::{FormData, encode};
 use super::{Page, PageError, render};
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::throttle::{self, Kind, Refusal, Remote};
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Query, State};
@@ -195,8 +197,31 @@ fn login_page(tls: bool, next: &str, error: &str, status: StatusCode) -> Respons
     response
 }
 
+/// The sign-in page again, saying when to come back: the password was not checked.
+fn refused_page(tls: bool, next: &str, refusal: Refusal) -> Response {
+    let seconds = refusal.retry_after_secs();
+    let (status, message) = match refusal {
+        Refusal::Throttled { .. } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "too many wrong passwords for this name or from this address; try again in {seconds} s"
+            ),
+        ),
+        Refusal::Busy { .. } => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("too many sign-ins at once; try again in {seconds} s"),
+        ),
+    };
+    let mut response = login_page(tls, next, &message, status);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    response
+}
+
 pub async fn login(
     State(state): State<AppState>,
+    remote: Remote,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -210,13 +235,27 @@ pub async fn login(
         return login_page(tls, &next, message, StatusCode::FORBIDDEN);
     }
     let (name, password) = (form.get("name").to_owned(), form.get("password").to_owned());
+    let permit = match state.guard().admit(Kind::Person, &name, remote.0).await {
+        Ok(permit) => permit,
+        Err(refusal) => return refused_page(tls, &next, refusal),
+    };
+    let shared = state.clone();
     let result = state
         .blocking(move |store| {
-            let person = match store.authenticate_person(&name, &password) {
+            let checked = store.authenticate_person(&name, &password);
+            // The costly part is over; the rest needs no slot.
+            drop(permit);
+            let person = match checked {
                 Ok(person) => person,
-                Err(StoreError::BadCredentials) => return Ok(None),
+                Err(StoreError::BadCredentials) => {
+                    let backoff = shared.guard().failed(Kind::Person, &name, remote.0);
+                    let actor = format!("person:{}", throttle::printable(&name));
+                    throttle::audit_failure(store, &actor, "portal sign-in", remote, backoff);
+                    return Ok(None);
+                }
                 Err(e) => return Err(e.into()),
             };
+            shared.guard().succeeded(Kind::Person, &name);
             let token = store.open_session(&person, SESSION_TTL)?;
             store.audit(&person_actor(&person).0, "portal sign-in", None, "ok")?;
             Ok(Some(token))
