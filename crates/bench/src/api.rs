@@ -24,6 +24,11 @@
 //!   warm-up refresh is not counted: it replaces the small UAT sample with a
 //!   production-sized copy and brings the source into the page cache; after it, every
 //!   refresh does the same work.
+//!
+//! `--wrong-secret-flood` measures something else: the server's peak memory (VmHWM of
+//! `/proc/PID/status`) while `--flood-requests` wrong client secrets arrive
+//! `--flood-at-once` at a time (each check is an argon2 run of about 19 MiB), and how
+//! long until the right secret is accepted again. It needs no samples.
 
 use anyhow::{Context, Result, bail};
 use dataalm_core::{OpState, Step, StepRecord};
@@ -96,16 +101,24 @@ pub struct Options {
     /// kind, latencies, size, error), to set against the operations' step times.
     #[arg(long)]
     samples: Option<PathBuf>,
+    /// Instead of the load test: send wrong client secrets and report the server's peak
+    /// memory (VmHWM) and when the right secret works again.
+    #[arg(long)]
+    wrong_secret_flood: bool,
+    /// Wrong secrets sent in the flood.
+    #[arg(long, default_value_t = 640)]
+    flood_requests: usize,
+    /// How many of them are in flight at once (one client thread each).
+    #[arg(long, default_value_t = 64)]
+    flood_at_once: usize,
 }
 
 pub fn run(options: &Options) -> Result<()> {
+    if options.wrong_secret_flood {
+        return wrong_secret_flood(options);
+    }
     check(options)?;
-    let dataalm = std::fs::canonicalize(&options.dataalm).with_context(|| {
-        format!(
-            "find {} (build it: cargo build --release -p dataalm-cli)",
-            options.dataalm.display()
-        )
-    })?;
+    let dataalm = dataalm_binary(options)?;
     let (dir, _cleanup) = work_dir(options)?;
     // Held to the end: dropping it stops the cluster.
     let control_plane = options
@@ -196,6 +209,15 @@ fn measured<T>(server: &Server, work: impl FnOnce() -> Result<T>) -> Result<(T, 
         bench: cpu_share(before.1, own_cpu_seconds(), elapsed),
     };
     Ok((result, cpu))
+}
+
+fn dataalm_binary(options: &Options) -> Result<PathBuf> {
+    std::fs::canonicalize(&options.dataalm).with_context(|| {
+        format!(
+            "find {} (build it: cargo build --release -p dataalm-cli)",
+            options.dataalm.display()
+        )
+    })
 }
 
 fn check(options: &Options) -> Result<()> {
@@ -521,6 +543,189 @@ fn checked<T: serde::de::DeserializeOwned>(
     response
         .json()
         .with_context(|| format!("read the answer of {url}"))
+}
+
+// --- the wrong-secret flood -------------------------------------------------------
+
+/// How long a flood request may take: an unbounded server queues them for a long time.
+const FLOOD_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long the right secret is retried after the flood before giving up.
+const RECOVERY_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// What the flood measured.
+#[derive(Debug, Serialize)]
+struct FloodReport {
+    requests: usize,
+    at_once: usize,
+    seconds: f64,
+    /// Answers by status (`"401"`, `"429"`, `"503"`...; `"error"` for no answer).
+    answers: std::collections::BTreeMap<String, usize>,
+    peak_rss_before_mib: Option<f64>,
+    peak_rss_after_mib: Option<f64>,
+    /// From the end of the flood until the right secret got a token.
+    right_secret_after_seconds: Option<f64>,
+}
+
+/// A fresh server and one registration; wrong secrets `--flood-at-once` at a time; the
+/// server's VmHWM before and after; then the right secret until it works.
+fn wrong_secret_flood(options: &Options) -> Result<()> {
+    if options.flood_at_once == 0 || options.flood_requests == 0 {
+        bail!("--flood-requests and --flood-at-once must be at least 1");
+    }
+    let (dir, _cleanup) = work_dir(options)?;
+    let cli = Cli {
+        dataalm: dataalm_binary(options)?,
+        home: dir.join("home"),
+        store: None,
+    };
+    if cli.home.exists() {
+        std::fs::remove_dir_all(&cli.home)
+            .with_context(|| format!("remove {}", cli.home.display()))?;
+    }
+    let registered = cli.run(&["app", "register", "flood", "--role", "reader", "--json"])?;
+    let credentials: Credentials =
+        serde_json::from_str(&registered).context("read `dataalm app register --json`")?;
+    let server = Server::start(&cli, &dir.join("server.log"))?;
+    let pid = server.child.id();
+    let peak_rss_before_mib = peak_rss_mib(pid);
+    eprintln!(
+        "{} wrong secrets, {} at a time, to {}",
+        options.flood_requests, options.flood_at_once, server.base
+    );
+    let started = Instant::now();
+    let answers = flood(&server.base, &credentials.client_id, options)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let peak_rss_after_mib = peak_rss_mib(pid);
+    let right_secret_after_seconds = until_accepted(&server.base, &credentials)?;
+    let report = FloodReport {
+        requests: options.flood_requests,
+        at_once: options.flood_at_once,
+        seconds,
+        answers,
+        peak_rss_before_mib,
+        peak_rss_after_mib,
+        right_secret_after_seconds,
+    };
+    if options.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_flood(&report);
+    }
+    Ok(())
+}
+
+/// Sends the wrong secrets; counts the answers by status.
+fn flood(
+    base: &str,
+    client_id: &str,
+    options: &Options,
+) -> Result<std::collections::BTreeMap<String, usize>> {
+    let per_thread = options.flood_requests.div_ceil(options.flood_at_once);
+    let statuses: Vec<String> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..options.flood_at_once)
+            .map(|n| {
+                let count = per_thread.min(options.flood_requests.saturating_sub(n * per_thread));
+                scope.spawn(move || {
+                    let client = Client::builder().timeout(FLOOD_TIMEOUT).build()?;
+                    let form = [
+                        ("grant_type", "client_credentials"),
+                        ("client_id", client_id),
+                        ("client_secret", "dsec_wrong-secret-for-the-flood"),
+                    ];
+                    let url = format!("{base}/oauth2/token");
+                    let statuses = (0..count)
+                        .map(|_| match client.post(&url).form(&form).send() {
+                            Ok(answer) => answer.status().as_u16().to_string(),
+                            Err(_) => "error".to_owned(),
+                        })
+                        .collect::<Vec<_>>();
+                    Ok::<_, anyhow::Error>(statuses)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join()
+                    .map_err(|_| anyhow::anyhow!("a flood thread panicked"))?
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(|all| all.into_iter().flatten().collect())
+    })?;
+    let mut answers = std::collections::BTreeMap::new();
+    for status in statuses {
+        *answers.entry(status).or_insert(0) += 1;
+    }
+    Ok(answers)
+}
+
+/// Seconds until the right secret gets a token, waiting as `Retry-After` says.
+fn until_accepted(base: &str, credentials: &Credentials) -> Result<Option<f64>> {
+    let client = new_client()?;
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", credentials.client_id.as_str()),
+        ("client_secret", credentials.client_secret.as_str()),
+    ];
+    let started = Instant::now();
+    while started.elapsed() < RECOVERY_TIMEOUT {
+        let answer = client
+            .post(format!("{base}/oauth2/token"))
+            .form(&form)
+            .send()?;
+        if answer.status().is_success() {
+            return Ok(Some(started.elapsed().as_secs_f64()));
+        }
+        let wait = answer
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok()?.parse().ok())
+            .unwrap_or(1);
+        std::thread::sleep(Duration::from_secs(wait));
+    }
+    Ok(None)
+}
+
+/// The peak resident set of process `pid` so far (VmHWM), in MiB.
+fn peak_rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib / 1024.0)
+}
+
+fn print_flood(report: &FloodReport) {
+    let mib = |v: Option<f64>| v.map_or("n/a".to_owned(), |v| format!("{v:.0} MiB"));
+    let answers: Vec<String> = report
+        .answers
+        .iter()
+        .map(|(status, n)| format!("{status}: {n}"))
+        .collect();
+    println!(
+        "{} wrong client secrets, {} at a time, in {:.1} s; answers {}",
+        report.requests,
+        report.at_once,
+        report.seconds,
+        answers.join(", ")
+    );
+    println!(
+        "server peak RSS (VmHWM): {} before the flood, {} after",
+        mib(report.peak_rss_before_mib),
+        mib(report.peak_rss_after_mib)
+    );
+    match report.right_secret_after_seconds {
+        Some(s) => println!("the right secret got a token {s:.1} s after the flood"),
+        None => println!(
+            "the right secret got no token within {} s",
+            RECOVERY_TIMEOUT.as_secs()
+        ),
+    }
 }
 
 // --- refreshes --------------------------------------------------------------------
