@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::ops::Range;
 use std::path::PathBuf;
 use std::str::FromStr;
 
@@ -80,30 +81,42 @@ impl fmt::Display for Location {
 
 /// Removes the password from `scheme://user:password@host/...` and from `password=...`
 /// key/value pairs.
-///
-/// The user part ends at the *last* `@` before the query: a password with an unencoded
-/// `@` (`p@ss`) is hidden whole, not cut at its own `@`.
 pub fn redact_url(url: &str) -> String {
     let mut out = url.to_owned();
-    if let Some(scheme_end) = out.find("://") {
-        let rest_start = scheme_end + 3;
-        let query = out[rest_start..]
-            .find('?')
-            .map_or(out.len(), |i| i + rest_start);
-        if let Some(at) = out[rest_start..query].rfind('@').map(|i| i + rest_start)
-            && let Some(colon) = out[rest_start..at].find(':').map(|i| i + rest_start)
-        {
-            out.replace_range(colon + 1..at, "***");
-        }
-    }
-    if let Some(start) = out.find("password=") {
-        let value_start = start + "password=".len();
-        let end = out[value_start..]
-            .find(['&', ' '])
-            .map_or(out.len(), |i| i + value_start);
-        out.replace_range(value_start..end, "***");
+    for span in password_spans(url).into_iter().rev() {
+        out.replace_range(span, "***");
     }
     out
+}
+
+/// Where the passwords of a connection URL are, in order: the `password` of
+/// `scheme://user:password@host/...`, then the value of a `password=...` key/value pair.
+/// What [`redact_url`] hides, and what the control plane keeps encrypted.
+///
+/// The user part ends at the *last* `@` before the query: a password with an unencoded
+/// `@` (`p@ss`) is found whole, not cut at its own `@`.
+pub fn password_spans(url: &str) -> Vec<Range<usize>> {
+    let mut spans = Vec::new();
+    if let Some(scheme_end) = url.find("://") {
+        let rest_start = scheme_end + 3;
+        let query = url[rest_start..]
+            .find('?')
+            .map_or(url.len(), |i| i + rest_start);
+        if let Some(at) = url[rest_start..query].rfind('@').map(|i| i + rest_start)
+            && let Some(colon) = url[rest_start..at].find(':').map(|i| i + rest_start)
+        {
+            spans.push(colon + 1..at);
+        }
+    }
+    let after = spans.last().map_or(0, |span| span.end);
+    if let Some(start) = url[after..].find("password=").map(|i| i + after) {
+        let value_start = start + "password=".len();
+        let end = url[value_start..]
+            .find(['&', ' '])
+            .map_or(url.len(), |i| i + value_start);
+        spans.push(value_start..end);
+    }
+    spans
 }
 
 /// A named environment as the control plane records it.
@@ -159,6 +172,14 @@ mod tests {
             redact_url("postgres://app@db/erp?password=s3cret&sslmode=require"),
             "postgres://app@db/erp?password=***&sslmode=require"
         );
+    }
+
+    #[test]
+    fn password_spans_are_the_redacted_parts() {
+        let url = "postgres://app:p@ss@db/erp?password=two&sslmode=require";
+        let found: Vec<&str> = password_spans(url).into_iter().map(|s| &url[s]).collect();
+        assert_eq!(found, ["p@ss", "two"]);
+        assert!(password_spans("postgres://app@db/erp").is_empty());
     }
 
     #[test]
