@@ -11,6 +11,7 @@
 //! so the answer does not tell a caller which client ids exist.
 
 use crate::backend::Cells;
+use crate::sealed::{self, Purpose};
 use crate::secrets::{self, RANDOM_LEN};
 use crate::{Error, Result, Store, check_name, format_time, from_json, is_duplicate, to_json};
 use dataalm_core::Value;
@@ -191,23 +192,40 @@ impl Store {
     }
 
     /// The key that signs access tokens: 32 random bytes made on first use and kept in
-    /// `settings`, so tokens stay valid across restarts. Two processes asking first at
-    /// the same time both end up with the one key that was stored (insert-or-ignore,
-    /// then read back).
+    /// `settings`, sealed with the secret key (`sealed.rs`), so tokens stay valid across
+    /// restarts and a copy of the control plane alone cannot forge one. Two processes
+    /// asking first at the same time both end up with the one key that was stored
+    /// (insert-or-ignore, then read back). A key sealed with another secret key is an
+    /// error, never a reason to make a new one.
     pub fn signing_key(&self) -> Result<Vec<u8>> {
+        // Read first, so a missing secret key is reported as such, not replaced.
+        if let Some(stored) = self.stored_signing_key()? {
+            return self.open_signing_key(stored);
+        }
         let candidate = secrets::random_bytes()?;
+        let sealed = self.sealer.seal(Purpose::SigningKey, &candidate)?;
         self.conn.execute(
             "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-            &[SIGNING_KEY.into(), Value::Blob(candidate.to_vec())],
+            &[SIGNING_KEY.into(), Value::Blob(sealed.into_bytes())],
         )?;
-        let key = self
-            .conn
-            .query_opt(
-                "SELECT value FROM settings WHERE key = ?1",
-                &[SIGNING_KEY.into()],
-            )?
-            .ok_or_else(|| Error::Corrupt("the token signing key was not kept".into()))?
-            .blob(0)?;
+        let stored = self
+            .stored_signing_key()?
+            .ok_or_else(|| Error::Corrupt("the token signing key was not kept".into()))?;
+        self.open_signing_key(stored)
+    }
+
+    /// The signing key from its row: sealed, or (until the next open seals it, see
+    /// `seal_plain_signing_key`) in the clear from an older dataalm.
+    fn open_signing_key(&self, stored: Vec<u8>) -> Result<Vec<u8>> {
+        let key = match sealed::is_sealed(&stored) {
+            true => {
+                let text = String::from_utf8(stored)
+                    .map_err(|_| Error::Corrupt("the encrypted signing key is not text".into()))?;
+                self.sealer
+                    .open(Purpose::SigningKey, &text, "token signing key")?
+            }
+            false => stored,
+        };
         if key.len() != RANDOM_LEN {
             return Err(Error::Corrupt(format!(
                 "the token signing key has {} bytes, not {RANDOM_LEN}",
@@ -215,6 +233,38 @@ impl Store {
             )));
         }
         Ok(key)
+    }
+
+    /// Encrypts a signing key an older dataalm kept in the clear; the row changes only if
+    /// it still holds what was read. Whether it changed.
+    pub(crate) fn seal_plain_signing_key(&self) -> Result<bool> {
+        let Some(stored) = self.stored_signing_key()? else {
+            return Ok(false);
+        };
+        if sealed::is_sealed(&stored) {
+            return Ok(false);
+        }
+        let sealed = self.sealer.seal(Purpose::SigningKey, &stored)?;
+        let changed = self.conn.execute(
+            "UPDATE settings SET value = ?3 WHERE key = ?1 AND value = ?2",
+            &[
+                SIGNING_KEY.into(),
+                Value::Blob(stored),
+                Value::Blob(sealed.into_bytes()),
+            ],
+        )?;
+        Ok(changed > 0)
+    }
+
+    /// The signing key's row as stored: sealed text, or 32 bytes from an older dataalm.
+    fn stored_signing_key(&self) -> Result<Option<Vec<u8>>> {
+        self.conn
+            .query_opt(
+                "SELECT value FROM settings WHERE key = ?1",
+                &[SIGNING_KEY.into()],
+            )?
+            .map(|row| row.blob(0))
+            .transpose()
     }
 
     fn active_app_named(&self, name: &str) -> Result<Option<AppRegistration>> {

@@ -32,14 +32,17 @@ mod apps;
 mod backend;
 pub mod lease;
 mod people;
+pub mod sealed;
 mod secrets;
 
 pub use apps::AppRegistration;
 pub use people::{Person, Session};
+pub use sealed::{KeySource, use_home};
 pub use secrets::random_token;
 
 use backend::{Cells, Conn};
 use dataalm_core::{Environment, Lease, Location, Operation, Step, StepStatus, Value};
+use sealed::Sealer;
 use std::path::Path;
 use time::OffsetDateTime;
 
@@ -94,6 +97,14 @@ pub enum Error {
     Hash(String),
     #[error("no secure random numbers from the operating system: {0}")]
     Random(String),
+    #[error("the control plane's secrets were encrypted with another key: {0}")]
+    WrongSecretKey(String),
+    #[error("the control plane's secrets are encrypted and their key is missing: {0}")]
+    MissingSecretKey(String),
+    #[error("invalid secret key: {0}")]
+    InvalidSecretKey(String),
+    #[error("cannot read or make the secret key file {path}: {message}")]
+    SecretKeyFile { path: String, message: String },
 }
 
 fn unknown_envs(names: &[String]) -> String {
@@ -163,6 +174,8 @@ pub struct AuditEntry {
 pub struct Store {
     conn: Conn,
     location: Location,
+    /// Seals and opens the secrets kept here (`sealed.rs`).
+    sealer: Sealer,
 }
 
 /// The columns of an operation as [`read_operation`] reads them.
@@ -180,12 +193,33 @@ impl Store {
     }
 
     /// Opens the control plane at `location`: a SQLite file (created on first use) or a
-    /// PostgreSQL database (its tables created in schema `dataalm` on first use).
+    /// PostgreSQL database (its tables created in schema `dataalm` on first use). Its
+    /// secrets are sealed with the key of [`Store::key_source`].
     pub fn connect(location: &Location) -> Result<Store> {
-        Ok(Store {
+        Store::connect_with_key(location, Store::key_source(location))
+    }
+
+    /// Opens the control plane at `location` with the secret key from `key`. Secrets an
+    /// older dataalm kept in the clear are encrypted now.
+    pub fn connect_with_key(location: &Location, key: KeySource) -> Result<Store> {
+        let store = Store {
             conn: Conn::open(location)?,
             location: location.clone(),
-        })
+            sealer: Sealer::new(key),
+        };
+        store.seal_plain_secrets()?;
+        Ok(store)
+    }
+
+    /// Where the key of the control plane at `location` comes from: `DATAALM_SECRET_KEY`,
+    /// else `secret.key` beside a SQLite file or, for PostgreSQL, in this process's home.
+    pub fn key_source(location: &Location) -> KeySource {
+        match location {
+            Location::Sqlite(path) => {
+                KeySource::for_home(path.parent().unwrap_or_else(|| Path::new(".")))
+            }
+            Location::Postgres(_) => KeySource::local(),
+        }
     }
 
     /// Where this control plane is, to open another connection to it.
@@ -198,7 +232,7 @@ impl Store {
     pub fn add_env(&self, env: &Environment) -> Result<()> {
         let inserted = self.conn.execute(
             "INSERT INTO environments (name, body) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-            &[env.name.as_str().into(), to_json(env)?.into()],
+            &[env.name.as_str().into(), self.env_body(env)?.into()],
         )?;
         if inserted == 0 {
             return Err(Error::EnvExists(env.name.clone()));
@@ -210,7 +244,7 @@ impl Store {
     pub fn update_env(&self, env: &Environment) -> Result<()> {
         let changed = self.conn.execute(
             "UPDATE environments SET body = ?2 WHERE name = ?1",
-            &[env.name.as_str().into(), to_json(env)?.into()],
+            &[env.name.as_str().into(), self.env_body(env)?.into()],
         )?;
         if changed == 0 {
             return Err(Error::UnknownEnv(env.name.clone()));
@@ -223,7 +257,7 @@ impl Store {
             "SELECT body FROM environments WHERE name = ?1",
             &[name.into()],
         )? {
-            Some(row) => from_json(&row.text(0)?),
+            Some(row) => self.read_env(&row.text(0)?),
             None => Err(Error::UnknownEnv(name.to_owned())),
         }
     }
@@ -232,8 +266,66 @@ impl Store {
         self.conn
             .query("SELECT body FROM environments ORDER BY name", &[])?
             .iter()
-            .map(|row| from_json(&row.text(0)?))
+            .map(|row| self.read_env(&row.text(0)?))
             .collect()
+    }
+
+    /// An environment's record as stored: its URL's password sealed.
+    fn env_body(&self, env: &Environment) -> Result<String> {
+        let mut env = env.clone();
+        if let Location::Postgres(url) = &env.location {
+            env.location = Location::Postgres(self.sealer.seal_url(url)?);
+        }
+        to_json(&env)
+    }
+
+    /// An environment from its stored record, its URL's password opened.
+    fn read_env(&self, body: &str) -> Result<Environment> {
+        let mut env: Environment = from_json(body)?;
+        if let Location::Postgres(url) = &env.location {
+            let what = format!("password of environment `{}`", env.name);
+            env.location = Location::Postgres(self.sealer.open_url(url, &what)?);
+        }
+        Ok(env)
+    }
+
+    /// Encrypts the secrets an older dataalm kept in the clear. In a SQLite file the old
+    /// values must not linger either: `secure_delete` zeroes what a write frees (on for
+    /// every connection, as sessions and hashes are deleted too), and after a change the
+    /// WAL, which still holds the old pages, is emptied.
+    fn seal_plain_secrets(&self) -> Result<()> {
+        let sqlite = matches!(self.location, Location::Sqlite(_));
+        if sqlite {
+            self.conn.query("PRAGMA secure_delete = ON", &[])?;
+        }
+        let sealed = self.seal_plain_envs()? + usize::from(self.seal_plain_signing_key()?);
+        if sqlite && sealed > 0 {
+            self.conn.query("PRAGMA wal_checkpoint(TRUNCATE)", &[])?;
+        }
+        Ok(())
+    }
+
+    /// Encrypts the passwords an older dataalm stored in the clear; how many rows changed.
+    /// Each row changes only if it is still as read, so racing processes cannot undo each
+    /// other's writes.
+    fn seal_plain_envs(&self) -> Result<usize> {
+        let mut sealed = 0;
+        for row in self
+            .conn
+            .query("SELECT name, body FROM environments", &[])?
+        {
+            let (name, body) = (row.text(0)?, row.text(1)?);
+            let env: Environment = from_json(&body)?;
+            let plain =
+                matches!(&env.location, Location::Postgres(url) if sealed::has_plain_password(url));
+            if plain {
+                sealed += self.conn.execute(
+                    "UPDATE environments SET body = ?3 WHERE name = ?1 AND body = ?2",
+                    &[name.into(), body.into(), self.env_body(&env)?.into()],
+                )? as usize;
+            }
+        }
+        Ok(sealed)
     }
 
     /// Removes an environment and its plan; refused while an operation holds it.

@@ -8,7 +8,7 @@ use dataalm_core::access::Role;
 use dataalm_core::{EnvKind, Environment, Location, OpState, Operation, Step, StepStatus};
 use dataalm_pgtest::Cluster;
 use dataalm_store::lease::{self, Claim};
-use dataalm_store::{Error, Store};
+use dataalm_store::{Error, KeySource, Store};
 use tempfile::TempDir;
 use time::OffsetDateTime;
 
@@ -25,7 +25,8 @@ enum Backend {
 /// An empty control plane of one backend, and a side door for raw SQL.
 struct Plane {
     location: Location,
-    _dir: TempDir,
+    /// The home: `control.db` (SQLite) and the secret key, whatever the backend.
+    dir: TempDir,
     pg_db: Option<String>,
 }
 
@@ -42,13 +43,14 @@ impl Plane {
         };
         Plane {
             location,
-            _dir: dir,
+            dir,
             pg_db,
         }
     }
 
     fn open(&self) -> Store {
-        Store::connect(&self.location).expect("open the control plane")
+        Store::connect_with_key(&self.location, KeySource::for_home(self.dir.path()))
+            .expect("open the control plane")
     }
 
     /// Runs `sql` (no parameters) behind the store's back.
@@ -63,6 +65,43 @@ impl Plane {
                 client
                     .batch_execute(&format!("SET search_path TO dataalm; {sql}"))
                     .expect(sql);
+            }
+            _ => unreachable!("a PostgreSQL plane has a database"),
+        }
+    }
+
+    /// Everything the control plane holds, as bytes: the SQLite file and its WAL, or a
+    /// `pg_dump` of the `dataalm` schema.
+    fn dump(&self) -> Vec<u8> {
+        match (&self.location, &self.pg_db) {
+            (Location::Sqlite(path), _) => {
+                let mut bytes = std::fs::read(path).expect("read control.db");
+                let wal = path.with_extension("db-wal");
+                bytes.extend(std::fs::read(wal).unwrap_or_default());
+                bytes
+            }
+            (_, Some(db)) => {
+                let pg = Cluster::shared("control");
+                let out = std::process::Command::new(pg.bin_dir().join("pg_dump"))
+                    .args([
+                        "-h",
+                        pg.host(),
+                        "-U",
+                        "postgres",
+                        "--schema=dataalm",
+                        "-d",
+                        db,
+                    ])
+                    .arg(format!("--port={}", pg.port()))
+                    .env("PGPASSWORD", pg.password())
+                    .output()
+                    .expect("run pg_dump");
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                out.stdout
             }
             _ => unreachable!("a PostgreSQL plane has a database"),
         }
@@ -117,6 +156,9 @@ on_both_backends!(
     secrets_authenticate_until_revoked_and_are_kept_only_hashed,
     registrations_are_validated,
     signing_key_is_made_once_and_kept,
+    secrets_are_kept_encrypted,
+    secrets_an_older_dataalm_kept_in_the_clear_are_encrypted_on_open,
+    another_key_or_no_key_is_refused_and_makes_no_new_signing_key,
     a_live_lease_keeps_others_out_and_fences_their_writes,
     a_lapsed_lease_or_a_dead_local_runner_can_be_taken_over,
     racing_claims_have_one_winner,
@@ -371,6 +413,120 @@ fn signing_key_is_made_once_and_kept(backend: Backend) {
 
     let other = Plane::new(backend);
     assert_ne!(other.open().signing_key().unwrap(), keys[0]);
+}
+
+/// A sandbox on a PostgreSQL server, its URL holding `PASSWORD` (nothing connects to it).
+fn remote(name: &str) -> Environment {
+    Environment {
+        location: Location::Postgres(format!("postgres://app:{PASSWORD}@db.example:5432/erp")),
+        ..sandbox(name)
+    }
+}
+
+const PASSWORD: &str = "Sup3r-Secret-Pw";
+
+/// Fails if `dump` holds the password or `key` in any form a tool would print it.
+fn assert_nothing_secret_in(dump: &[u8], key: &[u8]) {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    let holds = |needle: &[u8]| dump.windows(needle.len()).any(|w| w == needle);
+    assert!(!holds(PASSWORD.as_bytes()), "the password is in the clear");
+    let forms = [
+        key.to_vec(),
+        hex::encode(key).into_bytes(),
+        STANDARD.encode(key).into_bytes(),
+        URL_SAFE_NO_PAD.encode(key).into_bytes(),
+    ];
+    for form in forms {
+        assert!(!holds(&form), "the signing key is in the clear");
+    }
+}
+
+fn secrets_are_kept_encrypted(backend: Backend) {
+    let plane = Plane::new(backend);
+    let store = plane.open();
+    store.add_env(&remote("far")).unwrap();
+    let key = store.signing_key().unwrap();
+    drop(store);
+    assert_nothing_secret_in(&plane.dump(), &key);
+
+    let body = plane.raw_text("SELECT body FROM environments WHERE name = 'far'");
+    assert!(body.contains("postgres://app:enc:v1:"), "{body}");
+    let shown = dataalm_core::env::redact_url(&body);
+    assert!(
+        shown.contains("postgres://app:***@db.example:5432/erp"),
+        "{shown}"
+    );
+
+    let store = plane.open();
+    assert_eq!(store.env("far").unwrap(), remote("far"));
+    assert_eq!(store.signing_key().unwrap(), key);
+}
+
+fn secrets_an_older_dataalm_kept_in_the_clear_are_encrypted_on_open(backend: Backend) {
+    let plane = Plane::new(backend);
+    drop(plane.open());
+    let env = remote("old");
+    let body = serde_json::to_string(&env).unwrap();
+    let key = [7u8; 32];
+    let key_literal = match backend {
+        Backend::Sqlite => format!("X'{}'", hex::encode(key)),
+        Backend::Postgres => format!("decode('{}', 'hex')", hex::encode(key)),
+    };
+    plane.raw(&format!(
+        "INSERT INTO environments (name, body) VALUES ('old', '{body}');
+         INSERT INTO settings (key, value) VALUES ('token_signing_key', {key_literal});"
+    ));
+    assert!(
+        plane
+            .dump()
+            .windows(PASSWORD.len())
+            .any(|w| w == PASSWORD.as_bytes())
+    );
+
+    let store = plane.open();
+    assert_nothing_secret_in(&plane.dump(), &key);
+    assert_eq!(store.env("old").unwrap(), env);
+    assert_eq!(store.signing_key().unwrap(), key);
+}
+
+fn another_key_or_no_key_is_refused_and_makes_no_new_signing_key(backend: Backend) {
+    let plane = Plane::new(backend);
+    let store = plane.open();
+    store.add_env(&remote("far")).unwrap();
+    let key = store.signing_key().unwrap();
+    drop(store);
+
+    let elsewhere = tempfile::tempdir().unwrap();
+    let another_key = "CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=\n";
+    std::fs::write(elsewhere.path().join("secret.key"), another_key).unwrap();
+    let other = Store::connect_with_key(&plane.location, KeySource::for_home(elsewhere.path()))
+        .expect("nothing to decrypt at open");
+    let err = other.env("far").unwrap_err().to_string();
+    assert!(
+        err.contains("the control plane's secrets were encrypted with another key")
+            && err.contains("set DATAALM_SECRET_KEY or restore")
+            && err.contains("secret.key"),
+        "{err}"
+    );
+    let err = other.signing_key().unwrap_err().to_string();
+    assert!(err.contains("encrypted with another key"), "{err}");
+    assert!(other.envs().is_err());
+
+    // Without its key file, nothing opens and no key file is made in its place.
+    let key_file = plane.dir.path().join("secret.key");
+    let saved = std::fs::read(&key_file).unwrap();
+    std::fs::remove_file(&key_file).unwrap();
+    let err = plane.open().signing_key().unwrap_err().to_string();
+    assert!(
+        err.contains("key is missing") && err.contains("restore"),
+        "{err}"
+    );
+    assert!(!key_file.exists());
+
+    std::fs::write(&key_file, saved).unwrap();
+    assert_eq!(plane.open().signing_key().unwrap(), key);
+    assert_eq!(plane.open().env("far").unwrap(), remote("far"));
 }
 
 // ---------------------------------------------------------------------------------------
