@@ -4,6 +4,9 @@
 mod common;
 
 use common::Home;
+use dataalm_core::Location;
+use dataalm_pgtest::Cluster;
+use dataalm_store::{KeySource, Store};
 use std::process::Stdio;
 
 /// `dataalm history | head` must end quietly when `head` stops reading.
@@ -119,4 +122,312 @@ fn a_symlinked_target_is_refused_and_the_link_kept() {
             .file_type()
             .is_symlink()
     );
+}
+
+/// Where one test's commands keep their control plane: `control.db` in the home, or a
+/// PostgreSQL database shared by servers.
+#[derive(Clone, Copy, Debug)]
+enum Plane {
+    Sqlite,
+    Postgres,
+}
+
+/// A home whose commands run with `DATAALM_LOG=trace` on one control plane, keeping all
+/// they print for the leak checks; a `production` environment on a real PostgreSQL
+/// server, reached with a password, is registered on it.
+struct Traced {
+    home: Home,
+    /// The PostgreSQL control plane's database, for `Plane::Postgres`.
+    store: Option<String>,
+    /// Everything the commands printed, stdout and stderr, and the server's log.
+    transcript: String,
+}
+
+impl Traced {
+    fn new(plane: Plane) -> Traced {
+        let home = Home::new();
+        let store = match plane {
+            Plane::Sqlite => None,
+            Plane::Postgres => {
+                let control = Cluster::shared("control");
+                Some(control.url(&control.create_database("control").unwrap()))
+            }
+        };
+        let mut traced = Traced {
+            home,
+            store,
+            transcript: String::new(),
+        };
+        if traced.store.is_some() {
+            // Home::new registered prod and uat in control.db: register them here too.
+            for (name, kind) in [("prod", "production"), ("uat", "sandbox")] {
+                let file = traced.home.path(&format!("{name}.db"));
+                let file = file.to_str().unwrap().to_owned();
+                traced.ok(&["env", "add", name, "--kind", kind, "--sqlite", &file]);
+            }
+            let plan = traced.home.path("plan.toml");
+            traced.ok(&["plan", "set", "uat", plan.to_str().unwrap()]);
+        }
+        let ledger = apps_server();
+        let url = ledger.url(&ledger.create_database("ledger").unwrap());
+        let args = ["env", "add", "ledger", "--kind", "production", "--postgres"];
+        traced.ok(&[&args[..], &[url.as_str()]].concat());
+        traced
+    }
+
+    fn cmd(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("dataalm"));
+        cmd.env("DATAALM_HOME", self.home.path("home"))
+            .env("DATAALM_LOG", "trace")
+            .env_remove("DATAALM_SECRET_KEY")
+            .env_remove("DATAALM_FAILPOINT")
+            .env_remove("DATAALM_STORE")
+            .env_remove("PGPASSWORD");
+        if let Some(store) = &self.store {
+            cmd.env("DATAALM_STORE", store);
+        }
+        cmd
+    }
+
+    /// Runs `args`, which must succeed; its stdout, which joins the transcript.
+    fn ok(&mut self, args: &[&str]) -> String {
+        let out = self.cmd().args(args).output().unwrap();
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert!(out.status.success(), "{args:?} failed: {stderr}");
+        // The command line is not output (and holds the URL the test gave): only its
+        // first words are noted.
+        let command = args.iter().take(2).copied().collect::<Vec<_>>().join(" ");
+        self.transcript
+            .push_str(&format!("$ dataalm {command}\n{stdout}{stderr}"));
+        stdout
+    }
+
+    /// Registers an operator app, the one command whose output is the secret; returns
+    /// its client id and secret.
+    fn register(&self) -> (String, String) {
+        let args = ["app", "register", "ci", "--role", "operator", "--json"];
+        let out = self.cmd().args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let creds: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let field = |key: &str| creds[key].as_str().unwrap().to_owned();
+        (field("client_id"), field("client_secret"))
+    }
+
+    /// Starts `dataalm serve`, asks it for a token and the environments with it, stops it,
+    /// and adds its log to the transcript.
+    fn serve_and_ask(&mut self, client_id: &str, secret: &str) {
+        use std::io::BufRead;
+        let log = self.home.path("serve.log");
+        let mut child = self
+            .cmd()
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        let stdout = child.stdout.take().unwrap();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .unwrap();
+        let base = line.trim().rsplit(' ').next().unwrap().to_owned();
+        let client = reqwest::blocking::Client::new();
+        let answer: serde_json::Value = client
+            .post(format!("{base}/oauth2/token"))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", client_id),
+                ("client_secret", secret),
+            ])
+            .send()
+            .and_then(|r| r.json())
+            .unwrap();
+        let token = answer["access_token"].as_str().expect("a token");
+        let envs = client
+            .get(format!("{base}/api/environments"))
+            .bearer_auth(token)
+            .send()
+            .unwrap();
+        assert!(envs.status().is_success(), "{:?}", envs.status());
+        let _ = child.kill();
+        let _ = child.wait();
+        let log = std::fs::read_to_string(&log).unwrap();
+        assert!(log.contains("TRACE") || log.contains("DEBUG"), "{log}");
+        self.transcript
+            .push_str(&format!("$ dataalm serve\n{line}{log}"));
+    }
+
+    /// The token signing key, read through the store with the home's secret key.
+    fn signing_key(&self) -> Vec<u8> {
+        let location = match &self.store {
+            Some(url) => Location::Postgres(url.clone()),
+            None => Store::in_home(&self.home.path("home")),
+        };
+        let key = KeySource::for_home(&self.home.path("home"));
+        Store::connect_with_key(&location, key)
+            .and_then(|store| store.signing_key())
+            .unwrap()
+    }
+
+    /// Everything the control plane holds, as bytes: control.db and its WAL, or a dump
+    /// of the `dataalm` schema.
+    fn dump(&self) -> Vec<u8> {
+        let Some(url) = &self.store else {
+            let db = self.home.path("home/control.db");
+            let mut bytes = std::fs::read(&db).unwrap();
+            bytes.extend(std::fs::read(db.with_extension("db-wal")).unwrap_or_default());
+            return bytes;
+        };
+        let control = Cluster::shared("control");
+        let out = std::process::Command::new(control.bin_dir().join("pg_dump"))
+            .args(["--schema=dataalm", "--dbname", url])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("token_signing_key"));
+        out.stdout
+    }
+}
+
+fn apps_server() -> &'static Cluster {
+    Cluster::shared("apps")
+}
+
+/// The forms a secret may be printed or stored in.
+fn forms(key: &[u8]) -> Vec<Vec<u8>> {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    vec![
+        key.to_vec(),
+        hex::encode(key).into_bytes(),
+        STANDARD.encode(key).into_bytes(),
+        URL_SAFE_NO_PAD.encode(key).into_bytes(),
+    ]
+}
+
+/// Which of `secrets` (named) occur in `haystack`.
+fn found_in(haystack: &[u8], secrets: &[(&str, Vec<u8>)]) -> Vec<String> {
+    secrets
+        .iter()
+        .filter(|(_, secret)| {
+            haystack
+                .windows(secret.len())
+                .any(|w| w == secret.as_slice())
+        })
+        .map(|(name, _)| (*name).to_owned())
+        .collect()
+}
+
+/// No log level prints a secret, on either control plane, and the control plane keeps
+/// none in the clear: after `env add` with a password URL, a refresh, an app registered
+/// and a token issued, neither the commands' and server's trace output nor control.db /
+/// a dump of the `dataalm` schema holds the password, the client secret or the signing
+/// key (raw, hex or base64).
+fn secrets_stay_out_of_logs_and_the_control_plane(plane: Plane) {
+    let mut traced = Traced::new(plane);
+    traced.ok(&["refresh", "--from", "prod", "--to", "uat", "--yes"]);
+    traced.ok(&["env", "list"]);
+    let (client_id, secret) = traced.register();
+    traced.serve_and_ask(&client_id, &secret);
+
+    let key = traced.signing_key();
+    let key_file = std::fs::read(traced.home.path("home/secret.key")).unwrap();
+    let mut secrets = vec![
+        (
+            "the environment's password",
+            apps_server().password().into(),
+        ),
+        ("the client secret", secret.clone().into_bytes()),
+        ("the secret key", key_file.trim_ascii().to_vec()),
+    ];
+    secrets.extend(forms(&key).into_iter().map(|f| ("the signing key", f)));
+    let printed = found_in(traced.transcript.as_bytes(), &secrets);
+    assert!(printed.is_empty(), "{plane:?}: printed {printed:?}");
+    assert!(
+        traced.transcript.contains("TRACE"),
+        "no trace output was checked"
+    );
+    let stored = found_in(&traced.dump(), &secrets);
+    assert!(
+        stored.is_empty(),
+        "{plane:?}: the control plane holds {stored:?}"
+    );
+}
+
+#[test]
+fn secrets_stay_out_of_logs_and_control_db() {
+    secrets_stay_out_of_logs_and_the_control_plane(Plane::Sqlite);
+}
+
+#[test]
+fn secrets_stay_out_of_logs_and_a_postgres_control_plane() {
+    secrets_stay_out_of_logs_and_the_control_plane(Plane::Postgres);
+}
+
+/// A copy of control.db without its key file gives no working credential: nothing that
+/// needs a secret opens (the environments' passwords, the server's signing key), the
+/// error says how to give the key back, and no new key is made in its place. With the
+/// key given in DATAALM_SECRET_KEY, the copy works.
+#[test]
+fn a_copy_of_control_db_alone_opens_no_secret() {
+    let traced = Traced::new(Plane::Sqlite);
+    traced.register();
+    traced.signing_key();
+    let key_text = std::fs::read_to_string(traced.home.path("home/secret.key")).unwrap();
+    let copy = traced.home.path("copy");
+    std::fs::create_dir(&copy).unwrap();
+    std::fs::copy(traced.home.path("home/control.db"), copy.join("control.db")).unwrap();
+    let run = |args: &[&str], key: Option<&str>| {
+        let mut cmd = traced.cmd();
+        cmd.env("DATAALM_HOME", &copy).args(args);
+        if let Some(key) = key {
+            cmd.env("DATAALM_SECRET_KEY", key);
+        }
+        cmd.output().unwrap()
+    };
+    let stderr = |out: &std::process::Output| String::from_utf8_lossy(&out.stderr).into_owned();
+
+    for args in [
+        &["env", "show", "ledger"][..],
+        &["serve", "--listen", "127.0.0.1:0"],
+    ] {
+        let out = run(args, None);
+        assert!(!out.status.success(), "{args:?} worked without the key");
+        let err = stderr(&out);
+        assert!(
+            err.contains("key is missing: set DATAALM_SECRET_KEY or restore")
+                && err.contains("copy/secret.key"),
+            "{args:?}: {err}"
+        );
+    }
+    assert!(!copy.join("secret.key").exists(), "a new key was made");
+
+    let another = "CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=";
+    let out = run(&["serve", "--listen", "127.0.0.1:0"], Some(another));
+    let err = stderr(&out);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("the control plane's secrets were encrypted with another key")
+            && err.contains("DATAALM_SECRET_KEY"),
+        "{err}"
+    );
+
+    let out = run(&["env", "show", "ledger"], Some(key_text.trim()));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(&["env", "list"], Some("not a key"));
+    let err = stderr(&out);
+    assert!(!out.status.success());
+    assert!(err.contains("DATAALM_SECRET_KEY is not base64"), "{err}");
+    assert!(!err.contains("not a key"), "{err}");
 }

@@ -18,6 +18,8 @@ use dataalm_store::Store;
 use std::path::Path;
 
 pub fn run(cli: Cli) -> Result<()> {
+    // The secret key of a PostgreSQL control plane is this machine's, in --home.
+    dataalm_store::use_home(&cli.home);
     let location = || store_location(&cli.home, cli.store.as_deref());
     let store = || open_store(&location()?);
     match cli.command {
