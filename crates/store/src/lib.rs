@@ -1,20 +1,6 @@
 //! The control plane: where dataalm keeps environments, reconfiguration plans, the
 //! journal of operations and the audit log.
 //!
-//! It is one SQLite file, `control.db`, under the home directory (`--home`,
-//! `$DATAALM_HOME`, else `./.dataalm`). The journal is the truth about an operation: each
-//! step is written before and after it runs, so a crashed refresh can be resumed or
-//! rolled back from what is here.
-//!
-//! **Invariant:** at most one active operation (running, failed or awaiting sign-off) per
-//! target environment. A unique partial index enforces it, so two processes racing to
-//! refresh the same target cannot both win.
-//!
-//! It also keeps the REST service's app registrations and token signing key (`apps`).
-
-//! The control plane: where dataalm keeps environments, reconfiguration plans, the
-//! journal of operations and the audit log.
-//!
 //! It lives in one SQLite file, `control.db` under the home directory (`--home`,
 //! `$DATAALM_HOME`, else `./.dataalm`), or in a PostgreSQL database (`--store
 //! postgres://...`), which several servers can share. The journal is the truth about an
@@ -27,6 +13,8 @@
 //! steps: it holds the operation's [`lease`].
 //!
 //! It also keeps the REST service's app registrations and token signing key (`apps`).
+//! That key and environments' passwords are kept encrypted under a key that is not here
+//! ([`sealed`]).
 
 mod apps;
 mod backend;
