@@ -38,7 +38,8 @@ pub enum Command {
     /// Create the `finance` sample application's database.
     #[command(subcommand)]
     Sample(SampleCommand),
-    /// Show application profiles (where an application keeps users, jobs, settings).
+    /// Register and show application profiles (where an application keeps users, jobs,
+    /// settings). Environments name one; a refresh uses it as registered.
     #[command(subcommand)]
     Profile(ProfileCommand),
     /// Add, list, show and remove environments.
@@ -127,10 +128,17 @@ pub struct SampleCreateArgs {
 
 #[derive(Subcommand)]
 pub enum ProfileCommand {
-    /// Print a profile as TOML (copy `finance` to start your own).
+    /// Check a profile file and register its content under NAME. A name never changes
+    /// content: a refresh uses what was registered, whatever becomes of the file.
+    Add { name: String, file: PathBuf },
+    /// List the built-in and registered profiles.
+    List {
+        /// Print JSON, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a profile's TOML as registered (copy `finance` to start your own).
     Show { name: String },
-    /// List the built-in profiles.
-    List,
 }
 
 #[derive(Subcommand)]
@@ -168,8 +176,9 @@ pub struct EnvAddArgs {
     /// The environment's PostgreSQL URL.
     #[arg(long)]
     pub postgres: Option<String>,
-    /// The application profile: finance, none, or a TOML file.
-    #[arg(long, default_value = "finance")]
+    /// The application profile: a registered or built-in name (finance, none), or a TOML
+    /// file, which is registered under its file name's stem first.
+    #[arg(long, default_value = "finance", value_name = "NAME|FILE")]
     pub profile: String,
     /// The application's base URL (https://uat.example.com).
     #[arg(long)]

@@ -17,6 +17,7 @@ use dataalm_engine::Database;
 use dataalm_finance::{Role, SampleOptions};
 use dataalm_ops::refresh::{self, Context};
 use dataalm_ops::{Actor, EnvDb, actions};
+use dataalm_store::Store;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -100,7 +101,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     std::fs::write(&plan_path, dataalm_finance::demo_plan().to_toml())
         .with_context(|| format!("cannot write {}", plan_path.display()))?;
     actions::set_plan(&store, &actor, "uat", &std::fs::read_to_string(&plan_path)?)?;
-    let before = settings(&store.env("prod")?, &store.env("uat")?)?;
+    let before = settings(&store, &store.env("prod")?, &store.env("uat")?)?;
 
     say("Refreshing uat from prod ...");
     let ctx = Context {
@@ -114,7 +115,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     let again = actions::reconfigure(&store, &actor, "uat", false)?;
     let op = refresh::sign_off(&ctx, &op.id)?;
 
-    let after = settings(&store.env("prod")?, &store.env("uat")?)?;
+    let after = settings(&store, &store.env("prod")?, &store.env("uat")?)?;
     let report = report(
         &store,
         &dir,
@@ -182,9 +183,13 @@ fn create(
 }
 
 /// Environment-specific settings of both environments, as `(name, prod, uat)`.
-fn settings(prod: &Environment, uat: &Environment) -> Result<Vec<(String, String, String)>> {
-    let prod_values = read_settings(prod)?;
-    let uat_values = read_settings(uat)?;
+fn settings(
+    store: &Store,
+    prod: &Environment,
+    uat: &Environment,
+) -> Result<Vec<(String, String, String)>> {
+    let prod_values = read_settings(store, prod)?;
+    let uat_values = read_settings(store, uat)?;
     Ok(prod_values
         .into_iter()
         .map(|(name, p)| {
@@ -195,8 +200,8 @@ fn settings(prod: &Environment, uat: &Environment) -> Result<Vec<(String, String
 }
 
 /// SMTP parameters, system parameters and batch group → server, by name.
-fn read_settings(env: &Environment) -> Result<BTreeMap<String, String>> {
-    let mut env_db = EnvDb::open(env, true)?;
+fn read_settings(store: &Store, env: &Environment) -> Result<BTreeMap<String, String>> {
+    let mut env_db = EnvDb::open(store, env, true)?;
     let profile: Profile = env_db.profile.clone();
     let db = env_db.db();
     let mut out = BTreeMap::new();

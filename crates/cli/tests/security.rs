@@ -431,3 +431,187 @@ fn a_copy_of_control_db_alone_opens_no_secret() {
     assert!(err.contains("DATAALM_SECRET_KEY is not base64"), "{err}");
     assert!(!err.contains("not a key"), "{err}");
 }
+
+/// A profile is registered content: `env add` names it, and a refresh uses the text as
+/// registered even after the file changed (here into one that cannot work).
+#[test]
+fn a_refresh_uses_the_registered_profile_not_the_file() {
+    let home = Home::new();
+    let file = home.path("erp.toml");
+    let finance = home.ok(&["profile", "show", "finance"]);
+    std::fs::write(&file, &finance).unwrap();
+    let said = home.ok(&["profile", "add", "erp", file.to_str().unwrap()]);
+    assert!(said.contains("registered profile `erp`"), "{said}");
+    std::fs::copy(home.path("uat.db"), home.path("train.db")).unwrap();
+    home.ok(&[
+        "env",
+        "add",
+        "train",
+        "--kind",
+        "sandbox",
+        "--profile",
+        "erp",
+        "--sqlite",
+        home.path("train.db").to_str().unwrap(),
+    ]);
+    let broken = "name = \"erp\"\n[users]\ntable = \"people\"\nid = \"id\"\nemail = \"e\"\nenabled = \"on\"\n";
+    std::fs::write(&file, broken).unwrap();
+
+    home.ok(&["refresh", "--from", "prod", "--to", "train", "--yes"]);
+    assert_eq!(home.latest_op()["state"], "awaiting_signoff");
+    assert_eq!(home.ok(&["profile", "show", "erp"]), finance);
+    let listed: serde_json::Value =
+        serde_json::from_str(&home.ok(&["profile", "list", "--json"])).unwrap();
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["finance", "none", "erp"]);
+
+    // The same name for other content is refused, the registered text kept.
+    let err = home.fails(&["profile", "add", "erp", file.to_str().unwrap()]);
+    assert!(
+        err.contains("a different profile is already registered as `erp`"),
+        "{err}"
+    );
+    assert_eq!(home.ok(&["profile", "show", "erp"]), finance);
+}
+
+/// `env add --profile FILE` registers the file under its stem, and refuses a stem that
+/// names another profile; an unknown name lists the registered ones.
+#[test]
+fn env_add_registers_a_profile_file_under_its_stem() {
+    let home = Home::new();
+    let dir = home.path("a");
+    std::fs::create_dir(&dir).unwrap();
+    let finance = home.ok(&["profile", "show", "finance"]);
+    std::fs::write(dir.join("erp.toml"), &finance).unwrap();
+    std::fs::copy(home.path("uat.db"), home.path("train.db")).unwrap();
+    let train = home.path("train.db");
+    let add = |name: &str, profile: &str| {
+        home.cmd(&[
+            "env",
+            "add",
+            name,
+            "--kind",
+            "sandbox",
+            "--sqlite",
+            train.to_str().unwrap(),
+            "--profile",
+            profile,
+        ])
+        .output()
+        .unwrap()
+    };
+    let out = add("train", dir.join("erp.toml").to_str().unwrap());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown = home.ok(&["env", "show", "train"]);
+    assert!(shown.contains("profile:  erp"), "{shown}");
+
+    home.ok(&["env", "remove", "train"]);
+    std::fs::write(dir.join("finance.toml"), "name = \"other\"\n").unwrap();
+    let out = add("train", dir.join("finance.toml").to_str().unwrap());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("a different profile is already registered as `finance`"),
+        "{err}"
+    );
+    let out = add("train", "nosuch");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unknown profile nosuch (registered: finance, none, erp)"),
+        "{err}"
+    );
+    let listed = home.ok(&["env", "list"]);
+    assert!(!listed.contains("train"), "{listed}");
+}
+
+/// A file that is not a profile gets an error with its name and the position, and none
+/// of its content.
+#[test]
+fn a_bad_profile_file_is_refused_without_quoting_it() {
+    let home = Home::new();
+    let file = home.path("shadow");
+    std::fs::write(&file, "root:$y$j9T$TopSecret42:19000:0:99999:7:::\n").unwrap();
+    let err = home.fails(&["profile", "add", "stolen", file.to_str().unwrap()]);
+    assert!(
+        err.contains(&format!(
+            "invalid profile {}: line 1, column",
+            file.display()
+        )),
+        "{err}"
+    );
+    for piece in ["root", "TopSecret42", "19000"] {
+        assert!(!err.contains(piece), "{piece} leaked: {err}");
+    }
+    let err = home.fails(&["profile", "add", "../x", file.to_str().unwrap()]);
+    assert!(err.contains("invalid profile name `../x`"), "{err}");
+    let err = home.fails(&[
+        "profile",
+        "add",
+        "gone",
+        home.path("nope.toml").to_str().unwrap(),
+    ]);
+    assert!(err.contains("cannot read profile file"), "{err}");
+    let listed = home.ok(&["profile", "list"]);
+    assert!(
+        !listed.contains("stolen") && !listed.contains("gone"),
+        "{listed}"
+    );
+}
+
+/// A control plane from before registered profiles, whose environment names a file:
+/// opening it registers the file's content and points the environment at it; a file
+/// that cannot be read is reported when the environment is used.
+#[test]
+fn environments_naming_a_file_are_upgraded() {
+    let home = Home::new();
+    let file = home.path("legacy.toml");
+    std::fs::write(&file, home.ok(&["profile", "show", "finance"])).unwrap();
+    let control = home.path("home/control.db");
+    let downgrade = |path: &std::path::Path| {
+        let db = rusqlite::Connection::open(&control).unwrap();
+        let body: String = db
+            .query_row(
+                "SELECT body FROM environments WHERE name = 'uat'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let mut env: serde_json::Value = serde_json::from_str(&body).unwrap();
+        env["profile"] = path.to_str().unwrap().into();
+        db.execute(
+            "UPDATE environments SET body = ?1 WHERE name = 'uat'",
+            [env.to_string()],
+        )
+        .unwrap();
+        db.execute_batch("DROP TABLE profiles; PRAGMA user_version = 3;")
+            .unwrap();
+    };
+    downgrade(&file);
+    let shown = home.ok(&["env", "show", "uat"]);
+    assert!(shown.contains("profile:  legacy"), "{shown}");
+    assert!(home.ok(&["profile", "list"]).contains("legacy"));
+
+    let missing = home.path("missing.toml");
+    downgrade(&missing);
+    let err = home.fails(&["refresh", "--from", "prod", "--to", "uat", "--yes"]);
+    assert!(
+        err.contains(&format!("names profile file {}", missing.display())),
+        "{err}"
+    );
+    std::fs::copy(&file, &missing).unwrap();
+    let said = home.ok(&["profile", "add", "kept", missing.to_str().unwrap()]);
+    assert!(
+        said.contains("environment `uat` now uses profile `kept`"),
+        "{said}"
+    );
+    home.ok(&["refresh", "--from", "prod", "--to", "uat", "--yes"]);
+}

@@ -125,7 +125,7 @@ pub struct Environment {
     pub name: String,
     pub kind: EnvKind,
     pub location: Location,
-    /// A built-in profile name (`finance`, `none`) or the path of a profile file.
+    /// The name of a built-in or registered profile (`finance`, `none`, `dataalm profile add`).
     pub profile: String,
     /// The application's base URL, used by the API to find an environment by Host.
     #[serde(default)]

@@ -2,12 +2,15 @@
 //!
 //! A profile is TOML (see `profiles/finance.toml`). Every table and column it names is
 //! checked against the database with [`Profile::validate`] before anything is changed.
+//!
+//! Profiles are registered in the control plane by name (`dataalm profile add`); this
+//! module reads none from files. A parse error gives the line, the column and what was
+//! wrong, never the text it found there: the file may be one that should not be shown.
 
 use crate::schema::Schema;
 use crate::value::Value;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::Path;
 
 /// The built-in profiles: `finance` (the sample application) and `none` (a plain copy).
 pub const BUILTIN: &[&str] = &["finance", "none"];
@@ -16,11 +19,6 @@ const FINANCE_TOML: &str = include_str!("../profiles/finance.toml");
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
-    #[error("cannot read profile {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
     #[error("invalid profile {origin}: {message}")]
     Parse { origin: String, message: String },
     #[error("profile `{profile}` does not match the database: {}", missing.join(", "))]
@@ -166,6 +164,68 @@ pub struct AggregateSpec {
     pub refresh: Vec<String>,
 }
 
+/// Checks a profile's registered name: 1 to 63 letters, digits, `-` or `_`, as an
+/// environment's. A path is not a name, and is refused here without being looked at.
+pub fn check_profile_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        return Ok(());
+    }
+    Err(format!(
+        "invalid profile name `{}`: use 1 to 63 letters, digits, `-` or `_` \
+         (a file is registered with `dataalm profile add NAME FILE`)",
+        name.escape_debug()
+    ))
+}
+
+/// What toml says went wrong, at "line L, column C", without the text it found. toml's
+/// own Display quotes the offending line, and serde's messages quote unexpected values
+/// and unknown keys: all of that is the file's content.
+fn describe_toml_error(text: &str, error: &toml::de::Error) -> String {
+    let message = without_quoted_input(error.message().trim());
+    match error.span() {
+        Some(span) => {
+            let (line, column) = line_and_column(text, span.start);
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message,
+    }
+}
+
+/// 1-based line and column (in characters) of byte `offset` in `text`.
+fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    (line, column)
+}
+
+/// serde's messages name what the input held: "unknown field `x`, expected ...",
+/// "invalid type: string \"x\", expected ...". Keep what was expected (the profile
+/// format's own words) and drop what was found. Messages toml's parser writes itself
+/// ("invalid key", "expected `=`") hold no input.
+fn without_quoted_input(message: &str) -> String {
+    for lead in ["unknown field", "unknown variant"] {
+        if let Some(rest) = message.strip_prefix(lead) {
+            let expected = rest.find(", expected").map_or("", |at| &rest[at..]);
+            return format!("{lead}{expected}");
+        }
+    }
+    for lead in ["invalid type: ", "invalid value: ", "invalid length "] {
+        if let Some(rest) = message.strip_prefix(lead) {
+            // "string \"x\"" -> "string": the kind of value, not the value.
+            let found = rest.split([' ', ',']).next().unwrap_or("");
+            let expected = rest.find(", expected").map_or("", |at| &rest[at..]);
+            return format!("{lead}{found}{expected}");
+        }
+    }
+    message.to_owned()
+}
+
 fn one() -> Value {
     Value::Int(1)
 }
@@ -217,26 +277,11 @@ impl Profile {
         }
     }
 
-    /// A built-in name or the path of a TOML file.
-    pub fn resolve(name_or_path: &str) -> Result<Profile, ProfileError> {
-        if let Some(profile) = Profile::builtin(name_or_path) {
-            return Ok(profile);
-        }
-        Profile::load(Path::new(name_or_path))
-    }
-
-    pub fn load(path: &Path) -> Result<Profile, ProfileError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Profile::parse(&text, &path.display().to_string())
-    }
-
+    /// Parses a profile's TOML text; `origin` names it in errors (a file, a name).
     pub fn parse(text: &str, origin: &str) -> Result<Profile, ProfileError> {
         let profile: Profile = toml::from_str(text).map_err(|e| ProfileError::Parse {
             origin: origin.to_owned(),
-            message: e.to_string(),
+            message: describe_toml_error(text, &e),
         })?;
         profile.check_self(origin)?;
         Ok(profile)
@@ -384,9 +429,41 @@ mod tests {
     #[test]
     fn unknown_keys_and_missing_statuses_are_refused() {
         let err = Profile::parse("name = \"x\"\ncolour = 1\n", "t").unwrap_err();
-        assert!(err.to_string().contains("colour"), "{err}");
+        let err = err.to_string();
+        assert!(err.contains("line 2, column 1: unknown field"), "{err}");
+        assert!(!err.contains("colour"), "the key is the file's: {err}");
         let text = "name = \"x\"\n[batch_jobs]\ntable=\"j\"\nid=\"i\"\nstatus=\"s\"\n[batch_jobs.statuses]\nwaiting = 1\n";
         let err = Profile::parse(text, "t").unwrap_err();
         assert!(err.to_string().contains("withhold"), "{err}");
+    }
+
+    #[test]
+    fn parse_errors_never_repeat_the_text() {
+        let shadow = "root:$y$j9T$Secret0123:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n";
+        let err = Profile::parse(shadow, "/etc/shadow")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("invalid profile /etc/shadow: line 1, column "),
+            "{err}"
+        );
+        for piece in ["root", "Secret0123", "19000", "daemon"] {
+            assert!(!err.contains(piece), "{piece} leaked: {err}");
+        }
+        let wrong_type = "name = \"x\"\n[users]\ntable = \"hunter2-password\"\nid = 5\n";
+        let err = Profile::parse(wrong_type, "t").unwrap_err().to_string();
+        assert!(
+            err.contains("invalid type: integer, expected a string"),
+            "{err}"
+        );
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn profile_names_are_not_paths() {
+        assert!(check_profile_name("erp-2").is_ok());
+        for bad in ["/etc/shadow", "../x", "a.toml", "", "a b"] {
+            assert!(check_profile_name(bad).is_err(), "{bad}");
+        }
     }
 }

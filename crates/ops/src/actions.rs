@@ -6,13 +6,13 @@ use crate::{Actor, EnvDb, Error, Result};
 use dataalm_app::jobs::{Job, JobsChanged, JobsToSet};
 use dataalm_app::users::{User, UserFilter, UsersChanged};
 use dataalm_core::plan::Change;
-use dataalm_core::{Environment, Location, OpState, Plan, Profile, Value};
+use dataalm_core::{Environment, Location, OpState, Plan, Value};
 use dataalm_store::Store;
 use time::OffsetDateTime;
 
 /// Opens an environment for reading.
 fn read(store: &Store, env: &str) -> Result<EnvDb> {
-    EnvDb::open(&store.env(env)?, true)
+    EnvDb::open(store, &store.env(env)?, true)
 }
 
 /// Opens an environment for a change, refused while a refresh runs on it.
@@ -26,7 +26,7 @@ fn write(store: &Store, env: &str) -> Result<EnvDb> {
             op: op.id,
         });
     }
-    EnvDb::open(&environment, false)
+    EnvDb::open(store, &environment, false)
 }
 
 /// Records a change in the audit log, with its outcome, and passes the outcome on.
@@ -204,7 +204,7 @@ pub struct NewEnvironment {
     pub kind: String,
     pub sqlite: Option<std::path::PathBuf>,
     pub postgres: Option<String>,
-    /// A built-in profile's name or a profile file.
+    /// The name of a built-in or registered profile; `finance` when not given.
     pub profile: Option<String>,
     /// The application's base URL.
     pub url: Option<String>,
@@ -240,16 +240,13 @@ pub fn add_environment(
     };
     let probed = dataalm_engine::engine_for(&location).and_then(|engine| engine.probe(&location));
     let profile = new.profile.unwrap_or_else(|| "finance".into());
-    // A profile that does not parse is refused now rather than at the first refresh.
-    Profile::resolve(&profile)?;
-    let profile = if Profile::builtin(&profile).is_some() {
-        profile
-    } else {
-        std::path::absolute(&profile)
-            .map_err(|e| invalid(format!("profile {profile}: {e}")))?
-            .display()
-            .to_string()
-    };
+    // A name only: a path is refused before anything looks at it (the CLI registers a
+    // file first), so no caller can make the server read one.
+    dataalm_core::profile::check_profile_name(&profile).map_err(invalid)?;
+    store.stored_profile(&profile).map_err(|e| match e {
+        dataalm_store::Error::UnknownProfile { .. } => invalid(e.to_string()),
+        other => other.into(),
+    })?;
     let env = Environment {
         name: new.name,
         kind,

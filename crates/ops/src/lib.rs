@@ -102,8 +102,16 @@ pub struct EnvDb {
 }
 
 impl EnvDb {
-    pub fn open(env: &Environment, read_only: bool) -> Result<EnvDb> {
-        let profile = Profile::resolve(&env.profile)?;
+    /// Opens an environment's database with the profile registered under the name the
+    /// environment gives.
+    pub fn open(store: &dataalm_store::Store, env: &Environment, read_only: bool) -> Result<EnvDb> {
+        let profile = store.load_profile(&env.profile)?;
+        EnvDb::with_profile(env, profile, read_only)
+    }
+
+    /// Opens an environment's database with a profile already loaded (a refresh loads
+    /// the target's once, so every step applies the same one).
+    pub fn with_profile(env: &Environment, profile: Profile, read_only: bool) -> Result<EnvDb> {
         let engine = dataalm_engine::engine_for(&env.location)?;
         let db = engine.open(&env.location, read_only)?;
         Ok(EnvDb {

@@ -20,7 +20,7 @@ use std::path::Path;
 use std::time::Duration;
 
 /// Bump when [`SCHEMA`] changes, and teach [`migrate_sqlite`] the way from the last one.
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 /// Every table, with `{blob}`, `{audit_key}` and `{operation_seq}` filled in per engine.
 const SCHEMA: &str = "
@@ -80,6 +80,14 @@ CREATE TABLE IF NOT EXISTS people (
     password_hash TEXT NOT NULL,
     created_at TEXT NOT NULL
 );
+-- Registered application profiles (`profiles.rs`): a name never changes its text.
+CREATE TABLE IF NOT EXISTS profiles (
+    name TEXT PRIMARY KEY,
+    body TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    added_at TEXT NOT NULL,
+    added_by TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS sessions (
     token_hash TEXT PRIMARY KEY,
     person TEXT NOT NULL REFERENCES people(name) ON DELETE CASCADE,
@@ -103,27 +111,37 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) struct Conn {
     db: RefCell<Box<dyn Database>>,
     dialect: Dialect,
+    /// Whether this open brought the schema up from an older version, so the store
+    /// carries out what the new version changes in the records (see `Store::connect`).
+    upgraded: bool,
 }
 
 impl Conn {
     /// Opens the control plane at `location`, creating its tables on first use.
     pub(crate) fn open(location: &Location) -> Result<Conn> {
-        let db: Box<dyn Database> = match location {
+        let (db, upgraded): (Box<dyn Database>, bool) = match location {
             Location::Sqlite(path) => {
-                Box::new(open_sqlite(path).map_err(|e| open_failure(location, e))?)
+                let (db, upgraded) = open_sqlite(path).map_err(|e| open_failure(location, e))?;
+                (Box::new(db), upgraded)
             }
             Location::Postgres(_) => {
                 let mut db =
                     PgDb::open(location, false).map_err(|e| open_failure(location, e.into()))?;
-                setup_postgres(&mut db)?;
-                Box::new(db)
+                let upgraded = setup_postgres(&mut db)?;
+                (Box::new(db), upgraded)
             }
         };
         let dialect = db.dialect();
         Ok(Conn {
             db: RefCell::new(db),
             dialect,
+            upgraded,
         })
+    }
+
+    /// Whether opening it brought the schema up to this version.
+    pub(crate) fn upgraded(&self) -> bool {
+        self.upgraded
     }
 
     /// Runs one statement; returns the number of rows it changed.
@@ -222,7 +240,8 @@ fn schema_for(dialect: Dialect) -> String {
         .replace("{operation_seq}", operation_seq)
 }
 
-fn open_sqlite(path: &Path) -> Result<SqliteDb> {
+/// Opens a control plane file; says whether its schema was brought up to this version.
+fn open_sqlite(path: &Path) -> Result<(SqliteDb, bool)> {
     keep_private(path).map_err(|e| Error::Open {
         path: path.display().to_string(),
         message: e.to_string(),
@@ -242,7 +261,8 @@ fn open_sqlite(path: &Path) -> Result<SqliteDb> {
             ),
         });
     }
-    if version != SCHEMA_VERSION {
+    let upgraded = version != SCHEMA_VERSION;
+    if upgraded {
         // WAL lets `status` in another terminal read while a refresh writes progress;
         // the mode stays with the file.
         set_wal(conn)?;
@@ -250,7 +270,7 @@ fn open_sqlite(path: &Path) -> Result<SqliteDb> {
     }
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    Ok(db)
+    Ok((db, upgraded))
 }
 
 /// The control plane holds hashes, encrypted secrets and the whole audit trail: its
@@ -319,8 +339,8 @@ fn set_wal(conn: &Connection) -> Result<()> {
 
 /// Points the connection at the control plane's schema and creates its tables if this
 /// database has not got them at this version. Several servers may start at once, so
-/// the creation runs under an advisory lock.
-fn setup_postgres(db: &mut PgDb) -> Result<()> {
+/// the creation runs under an advisory lock. Says whether the schema was brought up.
+fn setup_postgres(db: &mut PgDb) -> Result<bool> {
     db.execute_batch(&format!("SET search_path TO {PG_SCHEMA}"))?;
     let current = db
         .query("SELECT value FROM meta WHERE key = 'schema_version'", &[])
@@ -329,7 +349,7 @@ fn setup_postgres(db: &mut PgDb) -> Result<()> {
         .and_then(|row| row.into_iter().next())
         .and_then(|value| value.as_i64());
     if current == Some(SCHEMA_VERSION) {
-        return Ok(());
+        return Ok(false);
     }
     dataalm_engine::in_transaction(db, |db| {
         db.query(
@@ -347,7 +367,7 @@ fn setup_postgres(db: &mut PgDb) -> Result<()> {
              ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             &[SCHEMA_VERSION.to_string().into()],
         )?;
-        Ok::<_, Error>(())
+        Ok::<_, Error>(true)
     })
 }
 

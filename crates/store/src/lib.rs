@@ -21,11 +21,13 @@ mod backend;
 pub mod lease;
 mod people;
 pub mod sealed;
+mod profiles;
 mod secrets;
 
 pub use apps::AppRegistration;
 pub use people::{Person, Session};
 pub use sealed::{KeySource, use_home};
+pub use profiles::{Registered, StoredProfile, read_profile_file};
 pub use secrets::random_token;
 
 use backend::{Cells, Conn};
@@ -93,6 +95,25 @@ pub enum Error {
     InvalidSecretKey(String),
     #[error("cannot read or make the secret key file {path}: {message}")]
     SecretKeyFile { path: String, message: String },
+    #[error(transparent)]
+    Profile(#[from] dataalm_core::profile::ProfileError),
+    #[error("cannot read profile file {path}: {message}")]
+    ProfileFile { path: String, message: String },
+    #[error("{0}")]
+    InvalidProfileName(String),
+    #[error(
+        "a different profile is already registered as `{0}`: registered profiles never change, so choose another name"
+    )]
+    ProfileExists(String),
+    #[error("unknown profile {name} (registered: {})", registered.join(", "))]
+    UnknownProfile {
+        name: String,
+        registered: Vec<String>,
+    },
+    #[error(
+        "the environment names profile file {0}, as dataalm did before profiles were registered, and the file could not be registered when the control plane was upgraded: register it with `dataalm profile add NAME {0}`, which points the environments naming that file at NAME"
+    )]
+    UnregisteredProfileFile(String),
 }
 
 fn unknown_envs(names: &[String]) -> String {
@@ -196,6 +217,9 @@ impl Store {
             sealer: Sealer::new(key),
         };
         store.seal_plain_secrets()?;
+        if store.conn.upgraded() {
+            store.adopt_profile_files()?;
+        }
         Ok(store)
     }
 

@@ -165,6 +165,7 @@ on_both_backends!(
     takeovers_are_counted_until_a_step_finishes,
     renewing_needs_the_lease,
     people_sign_in_with_hashed_passwords_and_sessions,
+    profiles_are_registered_once_by_name,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -783,6 +784,52 @@ fn people_sign_in_with_hashed_passwords_and_sessions(backend: Backend) {
     assert_eq!(store.session(&brief).unwrap(), None, "expired");
 }
 
+fn profiles_are_registered_once_by_name(backend: Backend) {
+    let plane = Plane::new(backend);
+    let store = plane.open();
+    let finance = dataalm_core::Profile::builtin_text("finance").unwrap();
+    let added = store
+        .register_profile("erp", &finance, "erp.toml", "test")
+        .unwrap();
+    assert_eq!(added, dataalm_store::Registered::Added);
+    let again = store
+        .register_profile("erp", &finance, "erp.toml", "test")
+        .unwrap();
+    assert_eq!(again, dataalm_store::Registered::AlreadyThere);
+    let other = "name = \"other\"\n";
+    for name in ["erp", "finance"] {
+        let err = store
+            .register_profile(name, other, "o.toml", "test")
+            .unwrap_err();
+        assert!(matches!(err, Error::ProfileExists(_)), "{err}");
+    }
+    let err = store
+        .register_profile("/etc/x", other, "o.toml", "test")
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidProfileName(_)), "{err}");
+    let err = store
+        .register_profile("bad", "colour = 1", "o.toml", "test")
+        .unwrap_err();
+    assert!(matches!(err, Error::Profile(_)), "{err}");
+
+    let stored = store.stored_profile("erp").unwrap();
+    assert_eq!(stored.text, finance);
+    assert_eq!(stored.added_by.as_deref(), Some("test"));
+    assert_eq!(store.load_profile("erp").unwrap().name, "finance");
+    let names: Vec<String> = store
+        .stored_profiles()
+        .unwrap()
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(names, ["finance", "none", "erp"]);
+    let err = store.load_profile("nosuch").unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "unknown profile nosuch (registered: finance, none, erp)"
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // Upgrades
 // ---------------------------------------------------------------------------------------
@@ -818,7 +865,7 @@ fn a_version_1_sqlite_control_plane_is_upgraded() {
     .unwrap()
     .pragma_query_value(None, "user_version", |r| r.get(0))
     .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
     assert!(
         store.people().unwrap().is_empty(),
         "newer tables are added too"

@@ -1,12 +1,15 @@
 //! `dataalm env ...`: register environments.
 
+use super::profiles;
 use crate::cli::{EnvAddArgs, EnvCommand};
 use crate::output;
-use anyhow::Result;
+use anyhow::{Context, Result, anyhow};
+use dataalm_core::profile::check_profile_name;
 use dataalm_ops::Actor;
 use dataalm_ops::actions::{self, NewEnvironment, environment_view as shown};
 use dataalm_store::Store;
 use serde_json::json;
+use std::path::Path;
 
 pub fn run(store: &Store, cmd: EnvCommand) -> Result<()> {
     match cmd {
@@ -28,12 +31,13 @@ pub fn run(store: &Store, cmd: EnvCommand) -> Result<()> {
 }
 
 fn add(store: &Store, args: EnvAddArgs) -> Result<()> {
+    let profile = profile_name(store, &args.profile)?;
     let new = NewEnvironment {
         name: args.name,
         kind: args.kind,
         sqlite: args.sqlite,
         postgres: args.postgres,
-        profile: Some(args.profile),
+        profile: Some(profile),
         url: args.url,
     };
     let (env, unreachable) = actions::add_environment(store, &Actor::local(), new)?;
@@ -49,6 +53,25 @@ fn add(store: &Store, args: EnvAddArgs) -> Result<()> {
         env.profile
     );
     Ok(())
+}
+
+/// The profile `--profile` means: a name as given, or a file, registered under its stem
+/// (refused when another profile has that name).
+fn profile_name(store: &Store, name_or_file: &str) -> Result<String> {
+    if check_profile_name(name_or_file).is_ok() {
+        return Ok(name_or_file.to_owned());
+    }
+    let file = Path::new(name_or_file);
+    let stem = file
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .with_context(|| format!("--profile {name_or_file}: no file name to name it by"))?;
+    check_profile_name(stem).map_err(|e| {
+        anyhow!("--profile {name_or_file}: {e}; register it under a name with `dataalm profile add NAME FILE`")
+    })?;
+    profiles::register_file(store, stem, file)
+        .with_context(|| format!("--profile {name_or_file}"))?;
+    Ok(stem.to_owned())
 }
 
 fn list(store: &Store, json: bool) -> Result<()> {

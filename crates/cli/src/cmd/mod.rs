@@ -3,6 +3,7 @@
 mod application;
 mod envs;
 mod operations;
+mod profiles;
 mod sample;
 mod service;
 
@@ -25,7 +26,7 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Demo(args) => crate::demo::run(&args),
         Command::Sample(cmd) => sample::sample(cmd),
-        Command::Profile(cmd) => sample::profile(cmd),
+        Command::Profile(cmd) => profiles::run(&store()?, cmd),
         Command::Env(cmd) => envs::run(&store()?, cmd),
         Command::Refresh(args) => operations::refresh(&store()?, &args),
         Command::Status(args) => operations::status(&store()?, &args),

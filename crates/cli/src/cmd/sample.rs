@@ -1,9 +1,9 @@
-//! `dataalm sample create` and `dataalm profile show|list`.
+//! `dataalm sample create`.
 
-use crate::cli::{ProfileCommand, SampleCommand};
+use crate::cli::SampleCommand;
 use crate::progress::Display;
 use anyhow::{Context, Result, bail};
-use dataalm_core::{Location, Profile};
+use dataalm_core::Location;
 use dataalm_engine::postgres;
 use dataalm_engine::sqlite::SqliteDb;
 use dataalm_finance::{Role, SampleOptions};
@@ -76,30 +76,4 @@ fn create_postgres(
         .with_context(|| format!("creating the sample at {place}"))?;
     drop(db);
     Ok((place, engine.probe(&location)?.size_bytes))
-}
-
-pub fn profile(cmd: ProfileCommand) -> Result<()> {
-    match cmd {
-        ProfileCommand::Show { name } => {
-            let text = match Profile::builtin_text(&name) {
-                Some(text) => text,
-                None => {
-                    // A file is checked before it is shown, so errors surface here.
-                    Profile::resolve(&name)?;
-                    std::fs::read_to_string(&name)
-                        .with_context(|| format!("cannot read profile {name}"))?
-                }
-            };
-            out!("{text}");
-            Ok(())
-        }
-        ProfileCommand::List => {
-            for name in dataalm_core::profile::BUILTIN {
-                if let Some(p) = Profile::builtin(name) {
-                    outln!("{name:<10} {}", p.description);
-                }
-            }
-            Ok(())
-        }
-    }
 }

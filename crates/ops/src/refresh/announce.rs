@@ -2,7 +2,7 @@
 //! broadcast message valid from now to the estimated end of the refresh.
 
 use super::{Ends, Outcome};
-use crate::{EnvDb, Result};
+use crate::Result;
 use dataalm_core::{Operation, when};
 use time::Duration;
 
@@ -14,7 +14,7 @@ pub(crate) fn run(ends: &Ends, op: &mut Operation) -> Result<Outcome> {
     if let Some(id) = &op.data.announcement_id {
         return Ok(Outcome::said(format!("message {id} already posted")));
     }
-    let mut target = EnvDb::open(&ends.target, false)?;
+    let mut target = ends.open_target(false)?;
     if target.profile.broadcast.is_none() {
         return Ok(Outcome::said(
             "profile has no broadcast messages: nobody told",

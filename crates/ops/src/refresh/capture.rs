@@ -3,11 +3,11 @@
 //! even after a crash.
 
 use super::{Ends, Outcome};
-use crate::{EnvDb, Result};
+use crate::Result;
 use dataalm_core::Operation;
 
 pub(crate) fn run(ends: &Ends, op: &mut Operation) -> Result<Outcome> {
-    let mut target = EnvDb::open(&ends.target, true)?;
+    let mut target = ends.open_target(true)?;
     let profile = target.profile.clone();
     let captured = dataalm_app::capture::capture(target.db(), &profile)?;
     let rows: usize = captured.iter().map(|t| t.rows.len()).sum();

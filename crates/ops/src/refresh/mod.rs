@@ -27,7 +27,7 @@ pub mod validate;
 use crate::{Actor, Error, Result};
 use dataalm_core::failpoint::{self, When};
 use dataalm_core::progress::Progress;
-use dataalm_core::{CopyOptions, Environment, OpState, Operation, Step, Takeovers, when};
+use dataalm_core::{CopyOptions, Environment, OpState, Operation, Profile, Step, Takeovers, when};
 use dataalm_store::Store;
 use std::panic::{self, AssertUnwindSafe};
 
@@ -40,10 +40,18 @@ pub struct Context<'a> {
     pub actor: &'a Actor,
 }
 
-/// The two environments of a refresh.
+/// The two environments of a refresh, and the target's profile as registered.
 pub(crate) struct Ends {
     pub source: Environment,
     pub target: Environment,
+    pub profile: Profile,
+}
+
+impl Ends {
+    /// The target's database, with the target's profile.
+    pub fn open_target(&self, read_only: bool) -> Result<crate::EnvDb> {
+        crate::EnvDb::with_profile(&self.target, self.profile.clone(), read_only)
+    }
 }
 
 /// What a step did, for the journal.
@@ -192,9 +200,11 @@ pub fn run(ctx: &Context, op: Operation) -> Result<Operation> {
 /// when the steps stop: at AwaitSignOff, at a failure, or with this process. Before each
 /// step, the lease must still be this process's.
 fn run_held(ctx: &Context, mut op: Operation, held: lease::Held) -> Result<Operation> {
+    let target = ctx.store.env(&op.target)?;
     let ends = Ends {
         source: ctx.store.env(&op.source)?,
-        target: ctx.store.env(&op.target)?,
+        profile: ctx.store.load_profile(&target.profile)?,
+        target,
     };
     while let Some(step) = op.next_step() {
         // A panic in a step is that step's failure: journaled as such, so the lease is
@@ -327,7 +337,7 @@ pub(crate) fn staging_db(ends: &Ends, op: &Operation) -> Result<crate::EnvDb> {
     };
     let mut env = ends.target.clone();
     env.location = staging.clone();
-    crate::EnvDb::open(&env, false)
+    crate::EnvDb::with_profile(&env, ends.profile.clone(), false)
 }
 
 /// An operation for scripts: the journal plus the state as a person would read it.

@@ -3,7 +3,7 @@
 //! aggregates rebuilt.
 
 use super::{Ends, Outcome};
-use crate::{EnvDb, Result};
+use crate::Result;
 use dataalm_core::{Operation, Plan};
 use dataalm_store::Store;
 
@@ -14,7 +14,7 @@ pub(crate) fn run(store: &Store, ends: &Ends, op: &mut Operation) -> Result<Outc
         ));
     };
     let plan = Plan::parse(&text, &format!("of environment `{}`", ends.target.name))?;
-    let mut target = EnvDb::open(&ends.target, false)?;
+    let mut target = ends.open_target(false)?;
     let profile = target.profile.clone();
     let changes = dataalm_app::reconfigure::apply(target.db(), &profile, &plan)?;
     let mut counts: Vec<(String, usize)> = Vec::new();

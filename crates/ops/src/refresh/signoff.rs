@@ -59,7 +59,7 @@ pub fn rollback(ctx: &Context, op_id: &str) -> Result<Operation> {
     engine.swap_back(&target.location, &previous)?;
     engine.drop_database(&staging)?;
     if let Some(id) = op.data.announcement_id.clone() {
-        let mut db = EnvDb::open(&target, false)?;
+        let mut db = EnvDb::open(ctx.store, &target, false)?;
         let profile = db.profile.clone();
         dataalm_app::broadcast::remove(db.db(), &profile, &id)?;
     }

@@ -49,8 +49,9 @@ pub fn preflight(store: &Store, source: &str, target: &str, copy: &CopyOptions) 
     engine.check_copy(&source_env.location, copy)?;
 
     // The copy gets the target's profile applied, so it must fit both databases.
-    let mut source_db = EnvDb::open(&source_env, true)?;
-    let mut target_db = EnvDb::open(&target_env, false)?;
+    let profile = store.load_profile(&target_env.profile)?;
+    let mut source_db = EnvDb::with_profile(&source_env, profile.clone(), true)?;
+    let mut target_db = EnvDb::with_profile(&target_env, profile, false)?;
     let source_schema = source_db.db().schema()?;
     let target_schema = target_db.db().schema()?;
     target_db.profile.validate(&source_schema)?;

@@ -14,7 +14,7 @@ use dataalm_app::jobs::JobsToSet;
 use dataalm_app::users::UserFilter;
 use dataalm_core::access::Role;
 use dataalm_core::plan::Change;
-use dataalm_core::{Environment, Profile, when};
+use dataalm_core::{Environment, when};
 use dataalm_ops::actions;
 use dataalm_ops::refresh::{display_state, validate::human_bytes};
 use dataalm_store::Store;
@@ -221,7 +221,8 @@ async fn environment_page(
             );
             let history = store.operations(Some(&env))?;
             let plan = store.plan(&env)?.unwrap_or_default();
-            let statuses = Profile::resolve(&environment.profile)
+            let statuses = store
+                .load_profile(&environment.profile)
                 .ok()
                 .and_then(|p| p.batch_jobs)
                 .map(|jobs| jobs.statuses.keys().cloned().collect())

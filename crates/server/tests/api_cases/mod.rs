@@ -913,6 +913,63 @@ fn passwords_never_appear() {
     assert!(!text.contains("s3cret"), "{text}");
 }
 
+/// The API takes a profile's registered name only: a path is refused without being read,
+/// and the answer holds nothing of the file.
+#[test]
+fn profiles_are_names_and_files_are_never_read() {
+    let api = Api::start();
+    let admin = api.app_token("admin", Role::Admin, &[], None);
+    let secret_file = api.home.path().join("secret.toml");
+    std::fs::write(&secret_file, "root:$y$j9T$TopSecret42:19000:0:99999:7:::\n").unwrap();
+    std::fs::copy(api.db_path("uat"), api.db_path("train")).unwrap();
+    let train = |profile: &str| {
+        json!({"name": "train", "kind": "sandbox", "profile": profile,
+               "sqlite": api.db_path("train")})
+    };
+    for path in [
+        "/etc/shadow",
+        secret_file.to_str().unwrap(),
+        "../../etc/shadow",
+    ] {
+        let response = api
+            .post("/api/environments", &admin)
+            .json(&train(path))
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{path}");
+        let text = response.text().unwrap();
+        assert!(text.contains("invalid profile name"), "{path}: {text}");
+        for piece in ["root:", "TopSecret42", "19000", "daemon"] {
+            assert!(!text.contains(piece), "{path}: {piece} leaked: {text}");
+        }
+    }
+    let message = api_error(
+        api.post("/api/environments", &admin)
+            .json(&train("nosuch"))
+            .send()
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+        "invalid_input",
+    );
+    assert_eq!(
+        message,
+        "unknown profile nosuch (registered: finance, none)"
+    );
+
+    let finance = dataalm_core::Profile::builtin_text("finance").unwrap();
+    api.store()
+        .register_profile("erp", &finance, "test", "test")
+        .unwrap();
+    let response = api
+        .post("/api/environments", &admin)
+        .json(&train("erp"))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(json_of(response)["profile"], "erp");
+    assert_eq!(api.store().env("train").unwrap().profile, "erp");
+}
+
 // ---------------------------------------------------------------------------------------
 // Refresh
 // ---------------------------------------------------------------------------------------
