@@ -412,4 +412,15 @@ pub enum AdminCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Disable an account: it cannot sign in, and its sessions end now. The last enabled
+    /// admin cannot be disabled.
+    DisableUser { name: String },
+    /// Let a disabled account sign in again.
+    EnableUser { name: String },
+    /// Delete an account and its sessions. The last enabled admin cannot be deleted.
+    DeleteUser { name: String },
+    /// Set an account's password, asked for as `create-user` does; its sessions end.
+    SetPassword { name: String },
+    /// Sign an account out everywhere: end all its sessions.
+    EndSessions { name: String },
 }

@@ -756,7 +756,7 @@ fn portal_accounts_are_created_from_the_cli() {
         serde_json::from_str(&plane.ok(&["admin", "list-users", "--json"])).expect("JSON");
     assert_eq!(
         people,
-        serde_json::json!([{"name": "ada", "role": "operator"}])
+        serde_json::json!([{"name": "ada", "role": "operator", "enabled": true}])
     );
     let db = rusqlite::Connection::open(dir.path().join("home/control.db")).expect("open");
     let hash: String = db
@@ -829,4 +829,94 @@ fn tls_files_are_checked_before_the_server_starts() {
         line.starts_with("dataalm API listening on https://127.0.0.1:"),
         "{line}"
     );
+}
+
+/// Accounts are disabled, enabled, given a new password, signed out and deleted from
+/// the CLI, each audited; the last enabled admin is kept.
+#[test]
+fn portal_accounts_are_managed_from_the_cli() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let plane = Plane::in_home(dir.path().join("home"));
+    let with_password = |args: &[&str], password: &str| {
+        let mut child = plane
+            .dataalm()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run dataalm");
+        let mut stdin = child.stdin.take().expect("stdin");
+        writeln!(stdin, "{password}").expect("write the password");
+        drop(stdin);
+        child.wait_with_output().expect("wait")
+    };
+    for (name, role) in [("root", "admin"), ("ada", "operator")] {
+        let made = with_password(
+            &["admin", "create-user", name, "--role", role],
+            "long password",
+        );
+        assert!(made.status.success());
+    }
+    let store = dataalm_store::Store::open(&dir.path().join("home")).expect("store");
+    let ada = store.person("ada").expect("ada");
+    let token = store
+        .open_session(&ada, Duration::from_secs(3600))
+        .expect("session");
+
+    let said = plane.ok(&["admin", "disable-user", "ada"]);
+    assert!(said.contains("disabled `ada`"), "{said}");
+    assert_eq!(store.session(&token).expect("read"), None);
+    let listed = plane.ok(&["admin", "list-users"]);
+    assert!(listed.contains("disabled"), "{listed}");
+    plane.ok(&["admin", "enable-user", "ada"]);
+    let changed = with_password(&["admin", "set-password", "ada"], "brand new one");
+    assert!(
+        changed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&changed.stderr)
+    );
+    store
+        .authenticate_person("ada", "brand new one")
+        .expect("new password");
+    let short = with_password(&["admin", "set-password", "ada"], "short");
+    assert!(String::from_utf8_lossy(&short.stderr).contains("shorter than 8"));
+    let token = store
+        .open_session(&ada, Duration::from_secs(3600))
+        .expect("session");
+    assert!(
+        plane
+            .ok(&["admin", "end-sessions", "ada"])
+            .contains("ended 1 session")
+    );
+    assert_eq!(store.session(&token).expect("read"), None);
+
+    for action in ["disable-user", "delete-user"] {
+        let out = plane
+            .dataalm()
+            .args(["admin", action, "root"])
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(err.contains("`root` is the last enabled admin"), "{err}");
+    }
+    let out = plane
+        .dataalm()
+        .args(["admin", "delete-user", "nobody"])
+        .output()
+        .expect("run");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no portal account named `nobody`"));
+    plane.ok(&["admin", "delete-user", "ada"]);
+    let audit = plane.ok(&["audit"]);
+    for action in [
+        "portal account disable",
+        "portal account enable",
+        "portal account set password",
+        "portal account end sessions",
+        "portal account delete",
+    ] {
+        assert!(audit.contains(action), "{action} in {audit}");
+    }
 }

@@ -20,7 +20,7 @@ use std::path::Path;
 use std::time::Duration;
 
 /// Bump when [`SCHEMA`] changes, and teach [`migrate_sqlite`] the way from the last one.
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 /// Every table, with `{blob}`, `{audit_key}` and `{operation_seq}` filled in per engine.
 const SCHEMA: &str = "
@@ -74,11 +74,13 @@ CREATE TABLE IF NOT EXISTS settings (
     value {blob} NOT NULL
 );
 -- Portal accounts and their sessions (`people.rs`); a session's token is kept as a digest.
+-- A disabled account (`disabled_at` set) cannot sign in and has no sessions.
 CREATE TABLE IF NOT EXISTS people (
     name TEXT PRIMARY KEY,
     role TEXT NOT NULL,
     password_hash TEXT NOT NULL,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    disabled_at TEXT
 );
 -- Registered application profiles (`profiles.rs`): a name never changes its text.
 CREATE TABLE IF NOT EXISTS profiles (
@@ -311,6 +313,16 @@ fn migrate_sqlite(conn: &mut Connection) -> Result<()> {
              ALTER TABLE operations ADD COLUMN lease_until BIGINT;",
         )?;
     }
+    let has_people: bool = tx
+        .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'people'")?
+        .exists([])?;
+    let has_disabled: bool = tx
+        .prepare("SELECT 1 FROM pragma_table_info('people') WHERE name = 'disabled_at'")?
+        .exists([])?;
+    if has_people && !has_disabled {
+        // Version 4 could not disable accounts.
+        tx.execute_batch("ALTER TABLE people ADD COLUMN disabled_at TEXT;")?;
+    }
     // Every statement is `IF NOT EXISTS`: this adds the tables newer versions brought.
     tx.execute_batch(&schema_for(Dialect::Sqlite))?;
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
@@ -359,7 +371,8 @@ fn setup_postgres(db: &mut PgDb) -> Result<bool> {
         db.execute_batch(&format!(
             "CREATE SCHEMA IF NOT EXISTS {PG_SCHEMA};
              CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-             {}",
+             {}
+             ALTER TABLE people ADD COLUMN IF NOT EXISTS disabled_at TEXT;",
             schema_for(Dialect::Postgres)
         ))?;
         db.execute(

@@ -74,6 +74,14 @@ pub enum Error {
     InvalidPerson(String),
     #[error("a portal account named `{0}` already exists")]
     PersonExists(String),
+    #[error("no portal account named `{0}` (see `dataalm admin list-users`)")]
+    UnknownPerson(String),
+    #[error("the account `{0}` is disabled: ask an admin to enable it")]
+    PersonDisabled(String),
+    #[error(
+        "`{0}` is the last enabled admin: nobody could manage the portal's accounts any more; make another admin first"
+    )]
+    LastAdmin(String),
     #[error("an app named `{0}` is already registered: revoke it or choose another name")]
     AppExists(String),
     #[error("no app registration with client id or name `{0}`")]

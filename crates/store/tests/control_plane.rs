@@ -165,6 +165,7 @@ on_both_backends!(
     takeovers_are_counted_until_a_step_finishes,
     renewing_needs_the_lease,
     people_sign_in_with_hashed_passwords_and_sessions,
+    accounts_are_disabled_deleted_and_keep_an_admin,
     profiles_are_registered_once_by_name,
 );
 
@@ -784,6 +785,83 @@ fn people_sign_in_with_hashed_passwords_and_sessions(backend: Backend) {
     assert_eq!(store.session(&brief).unwrap(), None, "expired");
 }
 
+fn accounts_are_disabled_deleted_and_keep_an_admin(backend: Backend) {
+    let plane = Plane::new(backend);
+    let store = plane.open();
+    let hour = std::time::Duration::from_secs(3600);
+    let root = store
+        .create_person("root", Role::Admin, "admin password")
+        .unwrap();
+    let ada = store
+        .create_person("ada", Role::Operator, "correct horse")
+        .unwrap();
+    let token = store.open_session(&ada, hour).unwrap();
+
+    let disabled = store.set_person_enabled("ada", false).unwrap();
+    assert!(!disabled.enabled);
+    assert_eq!(
+        store.session(&token).unwrap(),
+        None,
+        "disabling ends sessions"
+    );
+    assert!(matches!(
+        store.authenticate_person("ada", "correct horse"),
+        Err(Error::PersonDisabled(_))
+    ));
+    assert!(matches!(
+        store.authenticate_person("ada", "wrong horse"),
+        Err(Error::BadCredentials)
+    ));
+    assert!(store.set_person_enabled("ada", true).unwrap().enabled);
+    let ada = store.authenticate_person("ada", "correct horse").unwrap();
+
+    // A new password works, the old one does not, and sessions end.
+    let token = store.open_session(&ada, hour).unwrap();
+    store.set_person_password("ada", "battery staple").unwrap();
+    assert_eq!(store.session(&token).unwrap(), None);
+    store.authenticate_person("ada", "battery staple").unwrap();
+    assert!(store.set_person_password("ada", "short").is_err());
+    let token = store.open_session(&ada, hour).unwrap();
+    assert_eq!(store.end_sessions("ada").unwrap(), 1);
+    assert_eq!(store.session(&token).unwrap(), None);
+
+    // The last enabled admin stays.
+    for refused in [
+        store.set_person_enabled("root", false).map(|_| ()),
+        store.delete_person("root"),
+    ] {
+        let err = refused.unwrap_err();
+        assert!(matches!(err, Error::LastAdmin(_)), "{err}");
+    }
+    assert!(store.person("root").unwrap().enabled);
+    store
+        .create_person("eve", Role::Admin, "second admin")
+        .unwrap();
+    store.set_person_enabled("root", false).unwrap();
+    assert!(matches!(
+        store.delete_person("eve"),
+        Err(Error::LastAdmin(_))
+    ));
+    store.set_person_enabled("root", true).unwrap();
+
+    let token = store.open_session(&ada, hour).unwrap();
+    store.delete_person("ada").unwrap();
+    assert_eq!(store.session(&token).unwrap(), None);
+    assert!(matches!(store.person("ada"), Err(Error::UnknownPerson(_))));
+    assert!(matches!(
+        store.set_person_enabled("ada", true),
+        Err(Error::UnknownPerson(_))
+    ));
+    let names: Vec<String> = store
+        .people()
+        .unwrap()
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(names, ["eve", "root"]);
+    assert_eq!(root.name, "root");
+}
+
 fn profiles_are_registered_once_by_name(backend: Backend) {
     let plane = Plane::new(backend);
     let store = plane.open();
@@ -865,7 +943,7 @@ fn a_version_1_sqlite_control_plane_is_upgraded() {
     .unwrap()
     .pragma_query_value(None, "user_version", |r| r.get(0))
     .unwrap();
-    assert_eq!(version, 4);
+    assert_eq!(version, 5);
     assert!(
         store.people().unwrap().is_empty(),
         "newer tables are added too"

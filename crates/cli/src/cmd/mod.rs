@@ -1,5 +1,6 @@
 //! One module per group of commands; `run` dispatches.
 
+mod admin;
 mod application;
 mod envs;
 mod operations;
@@ -42,7 +43,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Audit(args) => audit(&store()?, args.limit, args.json),
         Command::Serve(args) => service::serve(&location()?, args),
         Command::App(cmd) => service::app(&store()?, cmd),
-        Command::Admin(cmd) => service::admin(&store()?, cmd),
+        Command::Admin(cmd) => admin::run(&store()?, cmd),
     }
 }
 

@@ -1,6 +1,6 @@
 //! `dataalm serve` and `dataalm app ...`: the REST API and who may call it.
 
-use crate::cli::{AdminCommand, AppCommand, ServeArgs};
+use crate::cli::{AppCommand, ServeArgs};
 use crate::output;
 use anyhow::{Context, Result};
 use dataalm_core::Location;
@@ -100,54 +100,4 @@ pub fn app(store: &Store, cmd: AppCommand) -> Result<()> {
             Ok(())
         }
     }
-}
-
-pub fn admin(store: &Store, cmd: AdminCommand) -> Result<()> {
-    match cmd {
-        AdminCommand::CreateUser { name, role } => {
-            let role: Role = role.parse().map_err(anyhow::Error::msg)?;
-            let password = read_password(&name)?;
-            let person = store.create_person(&name, role, &password)?;
-            store.audit(
-                &dataalm_ops::Actor::local().0,
-                "portal account create",
-                None,
-                &format!("{} as {role}", person.name),
-            )?;
-            outln!("created portal account `{}` as {role}", person.name);
-            Ok(())
-        }
-        AdminCommand::ListUsers { json } => {
-            let people = store.people()?;
-            if json {
-                return output::json(&people);
-            }
-            let rows: Vec<Vec<String>> = people
-                .iter()
-                .map(|p| vec![p.name.clone(), p.role.to_string()])
-                .collect();
-            output::table(&["name", "role"], &rows);
-            Ok(())
-        }
-    }
-}
-
-/// The new account's password: typed twice, unseen, on a terminal; else the first line
-/// of standard input (for scripts).
-fn read_password(name: &str) -> Result<String> {
-    use std::io::IsTerminal;
-    if std::io::stdin().is_terminal() {
-        let first = rpassword::prompt_password(format!("password for {name}: "))?;
-        let again = rpassword::prompt_password("again: ")?;
-        anyhow::ensure!(
-            first == again,
-            "the two passwords differ; nothing was created"
-        );
-        return Ok(first);
-    }
-    let mut line = String::new();
-    std::io::stdin()
-        .read_line(&mut line)
-        .context("cannot read the password from standard input")?;
-    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }

@@ -251,18 +251,21 @@ pub async fn login(
                     let backoff = shared.guard().failed(Kind::Person, &name, remote.0);
                     let actor = format!("person:{}", throttle::printable(&name));
                     throttle::audit_failure(store, &actor, "portal sign-in", remote, backoff);
-                    return Ok(None);
+                    return Ok(Err("wrong name or password"));
+                }
+                Err(StoreError::PersonDisabled(_)) => {
+                    return Ok(Err("this account is disabled: ask an admin to enable it"));
                 }
                 Err(e) => return Err(e.into()),
             };
             shared.guard().succeeded(Kind::Person, &name);
             let token = store.open_session(&person, SESSION_TTL)?;
             store.audit(&person_actor(&person).0, "portal sign-in", None, "ok")?;
-            Ok(Some(token))
+            Ok(Ok(token))
         })
         .await;
     match result {
-        Ok(Some(token)) => {
+        Ok(Ok(token)) => {
             let mut response = Redirect::to(&next).into_response();
             let max_age = SESSION_TTL.as_secs();
             response
@@ -273,12 +276,7 @@ pub async fn login(
                 .append(header::SET_COOKIE, set_cookie(tls, LOGIN_COOKIE, "", 0));
             response
         }
-        Ok(None) => login_page(
-            tls,
-            &next,
-            "wrong name or password",
-            StatusCode::UNAUTHORIZED,
-        ),
+        Ok(Err(message)) => login_page(tls, &next, message, StatusCode::UNAUTHORIZED),
         Err(e) => PageError(e).into_response(),
     }
 }
