@@ -570,3 +570,71 @@ async fn pages_are_never_framed_sniffed_or_kept() {
     assert_ne!(css.headers()["cache-control"], "no-store");
     browser.quit().await;
 }
+
+/// An admin manages accounts on the people page: a person signed in whose account is
+/// disabled is signed out on the next request and told why at sign-in; the last
+/// enabled admin cannot be disabled; each action is audited.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_disables_an_account_and_its_session_ends() {
+    let portal = Portal::start();
+    let admin = Browser::start().await;
+    let olga = Browser::start().await;
+    portal.sign_in(&olga, "olga").await;
+    portal.sign_in(&admin, "ada").await;
+    admin.click("#nav-people").await;
+    admin
+        .wait_for_text("#person-olga .state", "enabled", Duration::from_secs(10))
+        .await;
+    admin.click("#person-olga .toggle").await;
+    admin
+        .wait_for_text("#notice", "disabled olga", Duration::from_secs(10))
+        .await;
+    assert_eq!(admin.text("#person-olga .state").await, "disabled");
+
+    olga.goto(&portal.url("/portal/env/uat")).await;
+    assert!(
+        olga.current_url().await.contains("/portal/login"),
+        "signed out"
+    );
+    olga.fill("#name", "olga").await;
+    olga.fill("#password", PASSWORD).await;
+    olga.click("#sign-in").await;
+    olga.wait_for_text(
+        "#error",
+        "this account is disabled",
+        Duration::from_secs(10),
+    )
+    .await;
+
+    admin.click("#person-ada .toggle").await;
+    admin
+        .wait_for_text(
+            "#error",
+            "`ada` is the last enabled admin",
+            Duration::from_secs(10),
+        )
+        .await;
+    assert_eq!(admin.text("#person-ada .state").await, "enabled");
+    admin.click("#person-olga .toggle").await;
+    admin
+        .wait_for_text("#notice", "enabled olga", Duration::from_secs(10))
+        .await;
+    portal.sign_in(&olga, "olga").await;
+
+    // Without the session's CSRF token, an action is refused.
+    let status = admin
+        .execute(
+            "const body = new URLSearchParams({csrf: 'forged'});
+             const answer = await fetch('/portal/people/olga/delete', {method: 'POST', body});
+             return answer.status;",
+        )
+        .await;
+    assert_eq!(status, 403);
+    admin.goto(&portal.url("/portal/audit")).await;
+    let audit = admin.text("#audit").await;
+    for action in ["portal account disable", "portal account enable"] {
+        assert!(audit.contains(action), "{action} in {audit}");
+    }
+    olga.quit().await;
+    admin.quit().await;
+}

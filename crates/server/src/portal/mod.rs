@@ -7,6 +7,7 @@
 //!   and history.
 //! - [`operations`]: starting a refresh, following it, signing off or rolling back; the
 //!   audit log.
+//! - [`people`]: the portal's accounts, for admins.
 //!
 //! Every change goes through `dataalm-ops`, as the API's do, audited with the person's
 //! name (`person:NAME`). Templates escape everything they print.
@@ -14,6 +15,7 @@
 mod environments;
 mod form;
 mod operations;
+mod people;
 mod session;
 
 use crate::error::ApiError;
@@ -58,6 +60,8 @@ pub fn routes() -> Router<AppState> {
         .route("/portal/op/{id}/live", get(operations::live))
         .route("/portal/op/{id}/{action}", post(operations::act))
         .route("/portal/audit", get(operations::audit))
+        .route("/portal/people", get(people::list))
+        .route("/portal/people/{name}/{action}", post(people::act))
         .route("/portal/static/style.css", get(stylesheet))
         .route("/portal/static/portal.js", get(script))
 }
