@@ -757,3 +757,14 @@ fn postgres_locations_are_refused() {
     let err = ENGINE.probe(&pg).unwrap_err();
     assert!(err.to_string().contains("not a SQLite file"), "{err}");
 }
+
+#[test]
+fn dropping_a_staging_copy_removes_what_a_crashed_copy_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let staging = dir.path().join("uat.db.dataalm-1.staging");
+    std::fs::write(companion(&staging, ".tmp"), b"half a copy").unwrap();
+    std::fs::write(companion(&staging, ".tmp-journal"), b"its journal").unwrap();
+    ENGINE.drop_database(&loc(&staging)).unwrap();
+    assert!(!companion(&staging, ".tmp").exists());
+    assert!(!companion(&staging, ".tmp-journal").exists());
+}

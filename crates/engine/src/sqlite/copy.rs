@@ -19,8 +19,8 @@
 //!   recover it, then give up with an error, rather than copying a half-written file.
 //! - **Durable before visible.** Pages go to `<staging>.tmp`, which is synced, then
 //!   renamed to `<staging>` and the directory synced. A staging file therefore only ever
-//!   exists complete; a crash leaves at worst a stray `.tmp`, which the next attempt
-//!   overwrites.
+//!   exists complete. A failed copy removes its `.tmp`; a crash leaves at worst a stray
+//!   one, which the next attempt overwrites and a rollback or cancel removes.
 //! - **No foreign journal.** A staging file left by a crashed attempt may have a hot
 //!   journal beside it (a neutralize that died mid-transaction); SQLite would "roll it
 //!   back" into the fresh copy. Companion files of the tmp and staging paths are removed
@@ -46,6 +46,9 @@ use std::io::{self, Read};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+/// The copy is written to the staging path with this suffix, then renamed.
+pub(crate) const TMP_SUFFIX: &str = ".tmp";
+
 /// How much is copied between two progress reports. Large, so the kernel copies in big
 /// runs and progress costs nothing.
 const CHUNK: u64 = 64 * 1024 * 1024;
@@ -55,7 +58,7 @@ pub(crate) const METHOD_BACKUP: &str = "online backup API in one read snapshot (
 
 /// Copies `source` into `staging`; see the module documentation.
 pub(crate) fn copy(source: &Path, staging: &Path, progress: &dyn Progress) -> Result<CopyStats> {
-    let tmp = with_suffix(staging, ".tmp");
+    let tmp = with_suffix(staging, TMP_SUFFIX);
     // Both are removed or overwritten below: make sure neither is the source under
     // another name.
     for path in [staging, tmp.as_path()] {
@@ -70,7 +73,15 @@ pub(crate) fn copy(source: &Path, staging: &Path, progress: &dyn Progress) -> Re
     remove_if_exists(&tmp)?;
     remove_companions(&tmp)?;
 
-    let (bytes, method) = copy_to_tmp(source, &tmp, progress)?;
+    let (bytes, method) = match copy_to_tmp(source, &tmp, progress) {
+        Ok(copied) => copied,
+        Err(error) => {
+            // A partial copy may be as large as the source: never leave it to fill the
+            // disk. Its removal failing must not hide why the copy failed.
+            let _ = remove_if_exists(&tmp).and_then(|()| remove_companions(&tmp));
+            return Err(error);
+        }
+    };
 
     // The staging name is only given to a complete, synced file.
     remove_companions(staging)?;

@@ -135,6 +135,10 @@ impl Engine for SqliteEngine {
 
     fn drop_database(&self, location: &Location) -> Result<()> {
         let path = sqlite_path(location)?;
+        // A copy that crashed half-way leaves its partial `.tmp` beside the staging name.
+        let tmp = files::with_suffix(path, copy::TMP_SUFFIX);
+        files::remove_if_exists(&tmp)?;
+        files::remove_companions(&tmp)?;
         if !files::exists(path)? {
             return files::remove_companions(path);
         }
