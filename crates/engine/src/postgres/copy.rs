@@ -100,10 +100,7 @@ async fn run(
     maintenance::recreate_database(&server, staging.dbname(), &facts.database).await?;
     drop(server);
 
-    let dump_dir = tempfile::tempdir().map_err(|e| Error::Io {
-        context: "make a directory for the schema".into(),
-        source: e,
-    })?;
+    let dump_dir = ddl::private_dump_dir()?;
     let dump = dump_dir.path().join("schema.dump");
     dump_schema(source, &snapshot, &dump).await?;
     clock.lap("snapshot, staging database and schema dump");

@@ -53,6 +53,21 @@ pub(crate) async fn roles(client: &Client) -> Result<TargetRoles> {
     Ok(roles)
 }
 
+/// A directory for the schema dump, readable by dataalm's user alone (0700): the dump
+/// describes every object of production. It is removed when dropped, so on every way out
+/// of the copy, failure and cancel included.
+pub(crate) fn private_dump_dir() -> Result<tempfile::TempDir> {
+    use std::os::unix::fs::PermissionsExt;
+    tempfile::Builder::new()
+        .prefix("dataalm-schema-")
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir()
+        .map_err(|e| Error::Io {
+            context: "make a directory for the schema".into(),
+            source: e,
+        })
+}
+
 /// How the schema is rebuilt: from which dump, keeping owners and grants or not,
 /// for a server with which roles.
 pub(crate) struct Rebuild<'a> {
@@ -405,6 +420,17 @@ fn identifier_len(text: &str) -> (String, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_dump_directory_is_private_and_removed() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = private_dump_dir().unwrap();
+        let path = dir.path().to_owned();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "mode {mode:o}");
+        drop(dir);
+        assert!(!path.exists());
+    }
 
     fn entry(name: &str, kind: &str, owner: &str, body: &str) -> String {
         format!("--\n-- Name: {name}; Type: {kind}; Schema: public; Owner: {owner}\n--\n\n{body}\n")
