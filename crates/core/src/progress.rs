@@ -13,6 +13,11 @@ pub trait Progress: Send + Sync {
     fn copied(&self, _bytes: u64, _total: u64, _table: Option<&str>) {}
     /// Rows done so far in a table (copy, neutralize, restore...).
     fn table_rows(&self, _table: &str, _rows: u64) {}
+    /// Whether someone cancelled the work: it stops at its next safe point. Engines ask
+    /// between the chunks of a copy, so a cancel does not wait for the whole copy.
+    fn cancelled(&self) -> bool {
+        false
+    }
 }
 
 /// Progress that goes nowhere.

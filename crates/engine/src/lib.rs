@@ -78,6 +78,9 @@ pub enum Error {
         "{link} is a symbolic link to {pointee}: register the environment again with the file itself (dataalm env remove, then env add), so a refresh replaces that file and never the link"
     )]
     SymlinkTarget { link: String, pointee: String },
+    /// The work was cancelled (see [`Progress::cancelled`]) and stopped at a safe point.
+    #[error("cancelled")]
+    Cancelled,
     #[error("{0}")]
     Other(String),
 }
@@ -110,6 +113,15 @@ impl std::fmt::Display for Side {
             Side::Target => "target",
         })
     }
+}
+
+/// Stops the work with [`Error::Cancelled`] once someone cancelled it: called between
+/// the chunks of a copy.
+pub fn stop_if_cancelled(progress: &dyn Progress) -> Result<()> {
+    if progress.cancelled() {
+        return Err(Error::Cancelled);
+    }
+    Ok(())
 }
 
 /// A connection to an application database.

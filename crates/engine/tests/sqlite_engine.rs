@@ -758,6 +758,52 @@ fn postgres_locations_are_refused() {
     assert!(err.to_string().contains("not a SQLite file"), "{err}");
 }
 
+/// Progress that says the work was cancelled once `after` bytes were copied.
+struct CancelAfter {
+    after: u64,
+    copied: std::sync::atomic::AtomicU64,
+}
+
+impl Progress for CancelAfter {
+    fn copied(&self, bytes: u64, _total: u64, _table: Option<&str>) {
+        self.copied.store(bytes, Ordering::SeqCst);
+    }
+    fn cancelled(&self) -> bool {
+        self.copied.load(Ordering::SeqCst) > self.after
+    }
+}
+
+#[test]
+fn a_cancelled_copy_stops_and_leaves_no_partial_file() {
+    for wal in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("prod.db");
+        make_bank(&source, wal, 1);
+        let staging = dir.path().join("uat.db.dataalm-1.staging");
+        let progress = CancelAfter {
+            after: 0,
+            copied: Default::default(),
+        };
+        let error = ENGINE
+            .copy(
+                &loc(&source),
+                &loc(&staging),
+                &CopyOptions::default(),
+                &progress,
+            )
+            .unwrap_err();
+        assert!(matches!(error, Error::Cancelled), "{error}");
+        assert!(progress.copied.load(Ordering::SeqCst) > 0, "it had started");
+        for suffix in ["", "-wal", "-shm", "-journal", ".tmp"] {
+            assert!(
+                !companion(&staging, suffix).exists(),
+                "wal={wal}: {suffix} left behind"
+            );
+        }
+        assert_eq!(check_bank(&source), 0);
+    }
+}
+
 #[test]
 fn dropping_a_staging_copy_removes_what_a_crashed_copy_left() {
     let dir = tempfile::tempdir().unwrap();

@@ -555,6 +555,7 @@ async fn lane_work(lane: &mut Lane, shared: &Shared<'_>) -> Result<()> {
         if !shared.first_done.swap(true, Ordering::Relaxed) {
             failpoint::check(Step::CopyToStaging, When::During);
         }
+        crate::stop_if_cancelled(shared.progress)?;
         let last = shared.remaining.lock().ok().is_some_and(|mut remaining| {
             let left = remaining.entry(chunk.table.quoted.as_str()).or_default();
             *left = left.saturating_sub(1);

@@ -35,7 +35,7 @@
 
 use super::files::{io_error, remove_companions, remove_if_exists, sync_parent, with_suffix};
 use crate::sqlite::db::sql_error;
-use crate::{CopyStats, Error, LOCK_TIMEOUT, Result};
+use crate::{CopyStats, Error, LOCK_TIMEOUT, Result, stop_if_cancelled};
 use dataalm_core::Step;
 use dataalm_core::failpoint::{self, When};
 use dataalm_core::progress::Progress;
@@ -265,6 +265,7 @@ fn copy_bytes(source: &File, tmp: &Path, progress: &dyn Progress) -> Result<u64>
         if done == n {
             failpoint::check(Step::CopyToStaging, When::During);
         }
+        stop_if_cancelled(progress)?;
     }
     out.sync_all()
         .map_err(io_error(format!("sync {}", tmp.display())))?;
@@ -301,6 +302,7 @@ fn backup_to(source: &Connection, tmp: &Path, progress: &dyn Progress) -> Result
             if std::mem::take(&mut first) {
                 failpoint::check(Step::CopyToStaging, When::During);
             }
+            stop_if_cancelled(progress)?;
             match step {
                 StepResult::Done => break,
                 StepResult::More => {}
