@@ -115,6 +115,9 @@ pub enum OpState {
     AwaitingSignOff,
     SignedOff,
     RolledBack,
+    /// Stopped before its cutover because someone asked: staging dropped, the target as
+    /// it was. Final: nobody resumes it.
+    Cancelled,
 }
 
 impl OpState {
@@ -127,11 +130,20 @@ impl OpState {
             OpState::AwaitingSignOff => "awaiting_signoff",
             OpState::SignedOff => "signed_off",
             OpState::RolledBack => "rolled_back",
+            OpState::Cancelled => "cancelled",
         }
     }
 
     pub fn is_active(self) -> bool {
         OpState::ACTIVE.contains(&self)
+    }
+
+    /// Whether the operation is over: signed off, rolled back or cancelled.
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            OpState::SignedOff | OpState::RolledBack | OpState::Cancelled
+        )
     }
 }
 
@@ -150,6 +162,7 @@ impl FromStr for OpState {
             OpState::AwaitingSignOff,
             OpState::SignedOff,
             OpState::RolledBack,
+            OpState::Cancelled,
         ]
         .into_iter()
         .find(|state| state.as_str() == s)
@@ -406,5 +419,13 @@ mod tests {
         op.step_mut(Step::Validate).unwrap().status = StepStatus::Done;
         assert_eq!(op.next_step(), Some(Step::Announce));
         assert!(op.id.starts_with("op-19700101-000000-"));
+    }
+
+    #[test]
+    fn cancelled_is_a_finished_state_that_frees_the_target() {
+        assert_eq!("cancelled".parse::<OpState>(), Ok(OpState::Cancelled));
+        assert!(OpState::Cancelled.is_finished());
+        assert!(!OpState::Cancelled.is_active());
+        assert!(!OpState::Failed.is_finished());
     }
 }

@@ -58,6 +58,14 @@ pub enum Error {
     #[error("operation {op} is already finished ({state})")]
     Finished { op: String, state: String },
     #[error(
+        "operation {op} was cancelled by {by}: the staging copy was dropped and the target is as it was"
+    )]
+    Cancelled { op: String, by: String },
+    #[error(
+        "operation {op} has already replaced the target ({state}), which a cancel cannot undo: roll it back instead, `dataalm rollback {op}`"
+    )]
+    AfterCutover { op: String, state: String },
+    #[error(
         "operation {op} is being worked on by {runner} (host:pid); wait for it, or stop that process: its lease then lapses within {lease_secs} s"
     )]
     StillRunning {

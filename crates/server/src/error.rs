@@ -92,6 +92,8 @@ impl From<OpsError> for ApiError {
             OpsError::Busy { .. } => (StatusCode::CONFLICT, "busy"),
             OpsError::NotAwaitingSignOff { .. }
             | OpsError::Finished { .. }
+            | OpsError::Cancelled { .. }
+            | OpsError::AfterCutover { .. }
             | OpsError::StillRunning { .. }
             | OpsError::TakeoverLimit { .. } => (StatusCode::CONFLICT, "wrong_state"),
             OpsError::ProductionTarget(_) => (StatusCode::BAD_REQUEST, "production_target"),

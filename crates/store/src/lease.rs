@@ -177,6 +177,44 @@ impl Store {
     }
 }
 
+/// The `settings` key under which a cancel of operation `id` is asked for. A mark of its
+/// own, not the journal body, which only the lease's holder writes.
+fn cancel_key(id: &str) -> String {
+    format!("cancel:{id}")
+}
+
+impl Store {
+    /// Asks for operation `id` to be cancelled, by `by`: whoever runs it (this process or
+    /// another) stops at its next safe point. The first request stands.
+    pub fn request_cancel(&self, id: &str, by: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            &[cancel_key(id).into(), Value::Blob(by.as_bytes().to_vec())],
+        )?;
+        Ok(())
+    }
+
+    /// Who asked for operation `id` to be cancelled, if anyone did.
+    pub fn cancel_requested(&self, id: &str) -> Result<Option<String>> {
+        self.conn
+            .query_opt(
+                "SELECT value FROM settings WHERE key = ?1",
+                &[cancel_key(id).into()],
+            )?
+            .map(|row| Ok(String::from_utf8_lossy(&row.blob(0)?).into_owned()))
+            .transpose()
+    }
+
+    /// Forgets the request to cancel `id`: it was carried out, or came too late.
+    pub fn clear_cancel(&self, id: &str) -> Result<()> {
+        self.conn.execute(
+            "DELETE FROM settings WHERE key = ?1",
+            &[cancel_key(id).into()],
+        )?;
+        Ok(())
+    }
+}
+
 /// The lease in columns `at` (runner) and `at + 1` (milliseconds left), if any.
 pub(crate) fn lease_of(row: &[Value], at: usize) -> Result<Option<Lease>> {
     Ok(match (row.opt_text(at)?, row.opt_int(at + 1)?) {

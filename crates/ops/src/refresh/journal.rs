@@ -5,6 +5,7 @@
 //! sees bytes, rows and rate.
 
 use super::Outcome;
+use super::cancel::CancelFlag;
 use crate::Result;
 use dataalm_core::progress::Progress;
 use dataalm_core::{Location, OpState, Operation, Step, StepStatus, when};
@@ -81,6 +82,8 @@ pub(crate) fn fail(store: &Store, op: &mut Operation, step: Step, message: &str)
 /// never overwritten by progress that was still on its way.
 pub(crate) struct Journaled<'a> {
     inner: &'a dyn Progress,
+    /// Tells the engine's copy to stop between chunks.
+    cancel: CancelFlag,
     target: WriteTarget,
     state: Mutex<JournalState>,
 }
@@ -134,9 +137,11 @@ impl<'a> Journaled<'a> {
         runner: &str,
         step: Step,
         inner: &'a dyn Progress,
+        cancel: CancelFlag,
     ) -> Self {
         Journaled {
             inner,
+            cancel,
             target: WriteTarget {
                 location: location.clone(),
                 op_id: op_id.to_owned(),
@@ -297,6 +302,9 @@ impl Progress for Journaled<'_> {
     fn table_rows(&self, table: &str, rows: u64) {
         self.inner.table_rows(table, rows);
         self.record(None, Some(rows), Some(&format!("at {table}")));
+    }
+    fn cancelled(&self) -> bool {
+        self.cancel.is_set()
     }
 }
 

@@ -2,6 +2,7 @@
 //! keeps the lease alive, and the release when the work stops (see
 //! `dataalm_store::lease` for the rules).
 
+use super::cancel::CancelFlag;
 use crate::{Error, Result};
 use dataalm_core::{Location, OpState};
 use dataalm_store::Store;
@@ -10,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// This process's hold on an operation, under a runner name of its own. A thread renews
 /// the lease every third of its time; dropping the hold stops the thread and gives the
@@ -21,6 +22,8 @@ pub(crate) struct Held {
     /// Set when the lease may be someone else's by now: renewal was refused, or has not
     /// succeeded for two thirds of the lease time. The work stops at its next check.
     lost: Arc<AtomicBool>,
+    /// Set when someone asked for the operation to be cancelled.
+    cancel: CancelFlag,
     stop: Option<mpsc::Sender<()>>,
     heartbeat: Option<JoinHandle<()>>,
 }
@@ -42,11 +45,13 @@ impl Held {
     pub(crate) fn keep(store: &Store, id: &str, runner: &str) -> Held {
         let (stop, stopped) = mpsc::channel();
         let lost = Arc::new(AtomicBool::new(false));
+        let cancel = CancelFlag::default();
         let beat = Beat {
             location: store.location().clone(),
             id: id.to_owned(),
             runner: runner.to_owned(),
             lost: Arc::clone(&lost),
+            cancel: cancel.clone(),
         };
         let heartbeat = std::thread::Builder::new()
             .name(format!("lease {id}"))
@@ -57,6 +62,7 @@ impl Held {
             id: id.to_owned(),
             runner: runner.to_owned(),
             lost,
+            cancel,
             stop: Some(stop),
             heartbeat,
         }
@@ -64,6 +70,11 @@ impl Held {
 
     pub(crate) fn runner(&self) -> &str {
         &self.runner
+    }
+
+    /// Whether someone asked for the operation to be cancelled.
+    pub(crate) fn cancel_flag(&self) -> &CancelFlag {
+        &self.cancel
     }
 
     /// Refuses to go on once the lease may have been taken over: called before every
@@ -96,16 +107,23 @@ struct Beat {
     id: String,
     runner: String,
     lost: Arc<AtomicBool>,
+    cancel: CancelFlag,
 }
 
+/// How often the heartbeat looks for a request to cancel: a person waits for it.
+const CANCEL_POLL: Duration = Duration::from_secs(1);
+
 impl Beat {
-    /// Renews the lease until told to stop, then releases it.
+    /// Renews the lease every third of its time until told to stop, then releases it;
+    /// looks for a request to cancel every [`CANCEL_POLL`].
     fn run(&self, stopped: &mpsc::Receiver<()>) {
         let ttl = lease::ttl();
+        let every = ttl / 3;
         let mut store: Option<Store> = None;
         let mut renewed = Instant::now();
+        let mut tried = Instant::now();
         loop {
-            let stop = match stopped.recv_timeout(ttl / 3) {
+            let stop = match stopped.recv_timeout(every.min(CANCEL_POLL)) {
                 Err(RecvTimeoutError::Timeout) => false,
                 Ok(()) | Err(RecvTimeoutError::Disconnected) => true,
             };
@@ -126,6 +144,11 @@ impl Beat {
                 }
                 return;
             }
+            self.look_for_cancel(conn);
+            if tried.elapsed() < every {
+                continue;
+            }
+            tried = Instant::now();
             match conn.renew_lease(&self.id, &self.runner) {
                 Ok(true) => renewed = Instant::now(),
                 Ok(false) => {
@@ -138,6 +161,18 @@ impl Beat {
                     store = None;
                     self.give_up_after(renewed, ttl);
                 }
+            }
+        }
+    }
+
+    /// Raises the cancel flag once the control plane holds a request to cancel.
+    fn look_for_cancel(&self, conn: &Store) {
+        match conn.cancel_requested(&self.id) {
+            Ok(Some(_)) => self.cancel.set(),
+            Ok(None) => {}
+            // Looked for again at the next beat; renewal reports trouble with the store.
+            Err(error) => {
+                tracing::debug!(%error, "operation {}: cannot look for a cancel", self.id)
             }
         }
     }

@@ -13,6 +13,7 @@
 //! until sign-off so [`rollback`] can swap it back.
 
 mod announce;
+mod cancel;
 mod capture;
 mod copy;
 mod cutover;
@@ -31,6 +32,7 @@ use dataalm_core::{CopyOptions, Environment, OpState, Operation, Profile, Step, 
 use dataalm_store::Store;
 use std::panic::{self, AssertUnwindSafe};
 
+pub use cancel::{WAIT as CANCEL_WAIT, cancel, cancel_in_this_process};
 pub use signoff::{rollback, sign_off};
 
 /// What a refresh needs from its caller.
@@ -131,6 +133,12 @@ fn resume_as(ctx: &Context, op_id: &str, resumer: Resumer) -> Result<Operation> 
     if !needs_resuming(&op)? {
         return Ok(op);
     }
+    if cancel::requested(ctx.store, &op)? {
+        // Whoever asked for the cancel could not carry it out (the runner died after
+        // the request): it is carried out now, never resumed.
+        let ends = ends_of(ctx, &op)?;
+        return Err(cancel::stop(ctx, &ends, &mut op, None)?);
+    }
     match resumer {
         Resumer::Asked => op.takeovers = Takeovers::default(),
         Resumer::Server if op.takeovers.count >= TAKEOVER_LIMIT => {
@@ -175,7 +183,7 @@ fn give_up(ctx: &Context, op: &mut Operation) -> Result<Error> {
 /// finished one is an error.
 fn needs_resuming(op: &Operation) -> Result<bool> {
     match op.state {
-        OpState::SignedOff | OpState::RolledBack => Err(Error::Finished {
+        OpState::SignedOff | OpState::RolledBack | OpState::Cancelled => Err(Error::Finished {
             op: op.id.clone(),
             state: op.state.to_string(),
         }),
@@ -200,13 +208,11 @@ pub fn run(ctx: &Context, op: Operation) -> Result<Operation> {
 /// when the steps stop: at AwaitSignOff, at a failure, or with this process. Before each
 /// step, the lease must still be this process's.
 fn run_held(ctx: &Context, mut op: Operation, held: lease::Held) -> Result<Operation> {
-    let target = ctx.store.env(&op.target)?;
-    let ends = Ends {
-        source: ctx.store.env(&op.source)?,
-        profile: ctx.store.load_profile(&target.profile)?,
-        target,
-    };
+    let ends = ends_of(ctx, &op)?;
     while let Some(step) = op.next_step() {
+        if cancel::asked(held.cancel_flag(), &op, step) {
+            return Err(cancel::stop(ctx, &ends, &mut op, None)?);
+        }
         // A panic in a step is that step's failure: journaled as such, so the lease is
         // given up and the process (a server, say) goes on.
         let attempt = panic::catch_unwind(AssertUnwindSafe(|| {
@@ -224,6 +230,11 @@ fn run_held(ctx: &Context, mut op: Operation, held: lease::Held) -> Result<Opera
                 journal::end(ctx.store, &mut op, step, outcome)?;
                 failpoint::check(step, When::After);
             }
+            // Cancelled mid-step (the copy stops between chunks), or failed while a
+            // cancel was asked for: either way, what was asked for is a cancel.
+            Err(_) if cancel::asked(held.cancel_flag(), &op, step) => {
+                return Err(cancel::stop(ctx, &ends, &mut op, Some(step))?);
+            }
             Err(error) => {
                 let message = error.to_string();
                 journal::fail(ctx.store, &mut op, step, &message)?;
@@ -237,6 +248,16 @@ fn run_held(ctx: &Context, mut op: Operation, held: lease::Held) -> Result<Opera
     }
     audit(ctx, "refresh awaiting sign-off", &op, "ok");
     Ok(op)
+}
+
+/// The two environments of `op`.
+fn ends_of(ctx: &Context, op: &Operation) -> Result<Ends> {
+    let target = ctx.store.env(&op.target)?;
+    Ok(Ends {
+        source: ctx.store.env(&op.source)?,
+        profile: ctx.store.load_profile(&target.profile)?,
+        target,
+    })
 }
 
 /// Runs one step: the outer error when it could not start (the lease was lost, the
@@ -258,6 +279,7 @@ fn attempt(
         held.runner(),
         step,
         ctx.progress,
+        held.cancel_flag().clone(),
     );
     let outcome = run_step(step, ctx, &progress, ends, op);
     progress.finish();

@@ -4,7 +4,7 @@
 use super::lease::Held;
 use super::{Context, Outcome, audit};
 use crate::{EnvDb, Error, Result};
-use dataalm_core::{OpState, Operation, when};
+use dataalm_core::{Environment, OpState, Operation, when};
 
 pub(crate) fn await_sign_off(op: &mut Operation) -> Result<Outcome> {
     op.state = OpState::AwaitingSignOff;
@@ -42,13 +42,29 @@ pub fn sign_off(ctx: &Context, op_id: &str) -> Result<Operation> {
 pub fn rollback(ctx: &Context, op_id: &str) -> Result<Operation> {
     let _held = Held::claim(ctx.store, op_id)?;
     let mut op = ctx.store.operation(op_id)?;
-    if matches!(op.state, OpState::SignedOff | OpState::RolledBack) {
+    if op.state.is_finished() {
         return Err(Error::Finished {
             op: op.id,
             state: op.state.to_string(),
         });
     }
     let target = ctx.store.env(&op.target)?;
+    give_back_target(ctx.store, &target, &op)?;
+    op.state = OpState::RolledBack;
+    op.updated_at = when::now();
+    ctx.store.save_operation(&op)?;
+    audit(ctx, "rolled back", &op, "previous target restored");
+    Ok(op)
+}
+
+/// Puts the target back as it was before operation `op`, whatever step it reached: the
+/// previous database swapped back if the cutover happened, the staging copy dropped, the
+/// announcement removed. Rollback and cancel both end this way.
+pub(crate) fn give_back_target(
+    store: &dataalm_store::Store,
+    target: &Environment,
+    op: &Operation,
+) -> Result<()> {
     let engine = dataalm_engine::engine_for(&target.location)?;
     // A crash in the middle of the copy leaves them unjournaled; their names follow
     // from the target and the operation, and both calls do nothing when absent.
@@ -59,13 +75,9 @@ pub fn rollback(ctx: &Context, op_id: &str) -> Result<Operation> {
     engine.swap_back(&target.location, &previous)?;
     engine.drop_database(&staging)?;
     if let Some(id) = op.data.announcement_id.clone() {
-        let mut db = EnvDb::open(ctx.store, &target, false)?;
+        let mut db = EnvDb::open(store, target, false)?;
         let profile = db.profile.clone();
         dataalm_app::broadcast::remove(db.db(), &profile, &id)?;
     }
-    op.state = OpState::RolledBack;
-    op.updated_at = when::now();
-    ctx.store.save_operation(&op)?;
-    audit(ctx, "rolled back", &op, "previous target restored");
-    Ok(op)
+    Ok(())
 }

@@ -127,5 +127,7 @@ pub fn erp_status(op: &Operation) -> &'static str {
         OpState::AwaitingSignOff => "Completed",
         OpState::SignedOff => "SignedOff",
         OpState::RolledBack => "RollbackCompleted",
+        // Stopped before the target changed: to the ERP, a refresh that did not happen.
+        OpState::Cancelled => "Failed",
     }
 }
