@@ -57,6 +57,8 @@ pub enum Command {
     Rollback(OpArgs),
     /// Continue an interrupted or failed refresh where it stopped.
     Resume(OpArgs),
+    /// Stop a refresh before its cutover: staging dropped, the target left as it was.
+    Cancel(OpArgs),
     /// Post a broadcast message to an environment's signed-in users.
     Message(MessageArgs),
     /// Set or show an environment's reconfiguration plan.

@@ -8,6 +8,7 @@ mod output;
 mod cli;
 mod cmd;
 mod demo;
+mod interrupt;
 mod progress;
 
 use clap::Parser;

@@ -117,7 +117,12 @@ impl Setup {
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::cargo_bin("dataalm").unwrap();
+        Command::from_std(self.std_cmd(args))
+    }
+
+    /// The command as the standard library runs it, for a process to spawn.
+    fn std_cmd(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin!("dataalm"));
         cmd.env("DATAALM_HOME", self.dir.path().join("home"))
             .env("HOME", self.dir.path())
             .env_remove("DATAALM_FAILPOINT")
@@ -155,6 +160,39 @@ impl Setup {
             "{failpoint}: the refresh should have stopped"
         );
         String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    /// A refresh of `uat` from `prod` started in the background, held in the middle of
+    /// its copy for a while by a pause failpoint; returns once the copy has started.
+    #[allow(
+        clippy::zombie_processes,
+        reason = "returned to the caller, which waits for it"
+    )]
+    fn refresh_held_in_copy(&self) -> (std::process::Child, String) {
+        let mut child = self
+            .std_cmd(&[
+                "refresh", "--from", "prod", "--to", "uat", "--yes", "--jobs", "2",
+            ])
+            .env("DATAALM_FAILPOINT", "CopyToStaging:during:pause")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        loop {
+            let ops: serde_json::Value =
+                serde_json::from_str(&self.ok(&["status", "--json"])).unwrap();
+            let op = &ops[0];
+            if op["steps"][3]["status"] == "running" {
+                return (child, op["id"].as_str().unwrap().to_owned());
+            }
+            if started.elapsed().as_secs() >= 60 {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the copy never started: {ops}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
     }
 
     fn latest_op(&self) -> serde_json::Value {
@@ -350,6 +388,65 @@ fn panic_in_a_step_is_its_failure(setup: &Setup) {
     assert_given_back(setup, &before);
 }
 
+/// Asserts a refresh was cancelled in its copy: recorded so (not interrupted, so no
+/// server resumes it), the target as it was, nothing left beside it, the target free.
+fn assert_cancelled(setup: &Setup, id: &str, before: &Contents, refresh: std::process::Child) {
+    let out = refresh.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the refresh must fail: {err}");
+    assert!(
+        err.contains(&format!("operation {id} was cancelled")),
+        "{err}"
+    );
+    let op = setup.latest_op();
+    assert_eq!(op["state"], "cancelled", "{op}");
+    assert_eq!(op["display_state"], "cancelled", "{op}");
+    assert_eq!(op["steps"][3]["status"], "failed", "{op}");
+    assert!(op["lease"].is_null(), "the lease is given up: {op}");
+    assert_eq!(
+        &contents(&setup.uat),
+        before,
+        "the target must be fully old"
+    );
+    assert!(setup.leftovers().is_empty(), "left {:?}", setup.leftovers());
+    let resumed = setup.cmd(&["resume", id]).output().unwrap();
+    assert!(
+        !resumed.status.success(),
+        "a cancelled refresh never resumes"
+    );
+    let said = String::from_utf8_lossy(&resumed.stderr);
+    assert!(said.contains("already finished (cancelled)"), "{said}");
+    setup.ok(&["refresh", "--from", "prod", "--to", "uat", "--yes"]);
+    assert_eq!(setup.latest_op()["state"], "awaiting_signoff");
+}
+
+/// `dataalm cancel` from another process stops the refresh in the middle of its copy.
+fn cancel_during_copy(setup: &Setup) {
+    let before = contents(&setup.uat);
+    let (refresh, id) = setup.refresh_held_in_copy();
+    let out = setup.ok(&["cancel", &id]);
+    assert!(out.contains(&format!("cancelled {id}")), "{out}");
+    assert_cancelled(setup, &id, &before, refresh);
+    // After the cutover, a cancel is refused with the way back.
+    let done = setup.latest_op()["id"].as_str().unwrap().to_owned();
+    let refused = setup.cmd(&["cancel", &done]).output().unwrap();
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains(&format!("dataalm rollback {done}")), "{said}");
+}
+
+/// SIGTERM (`timeout`) cancels the refresh instead of leaving it to be taken over.
+fn sigterm_cancels(setup: &Setup) {
+    let before = contents(&setup.uat);
+    let (refresh, id) = setup.refresh_held_in_copy();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &refresh.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert_cancelled(setup, &id, &before, refresh);
+}
+
 /// One test per case and combination of engine and control plane.
 macro_rules! matrix {
     ($($case:ident),* $(,)?) => {$(
@@ -384,4 +481,6 @@ matrix!(
     crash_during_copy_then_resume,
     crash_then_rollback,
     panic_in_a_step_is_its_failure,
+    cancel_during_copy,
+    sigterm_cancels,
 );

@@ -35,6 +35,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Signoff(args) => operations::sign_off(&store()?, &args),
         Command::Rollback(args) => operations::rollback(&store()?, &args),
         Command::Resume(args) => operations::resume(&store()?, &args),
+        Command::Cancel(args) => operations::cancel(&store()?, &args),
         Command::Message(args) => application::message(&store()?, &args),
         Command::Plan(cmd) => application::plan(&store()?, cmd),
         Command::Reconfigure(args) => application::reconfigure(&store()?, &args),

@@ -1,10 +1,10 @@
-//! `dataalm refresh | status | history | signoff | rollback | resume`.
+//! `dataalm refresh | status | history | signoff | rollback | resume | cancel`.
 
 use crate::cli::{HistoryArgs, OpArgs, RefreshArgs, StatusArgs};
 use crate::output;
 use crate::progress::Display;
 use anyhow::{Context as _, Result, bail};
-use dataalm_core::{CopyOptions, Operation, StepStatus, when};
+use dataalm_core::{CopyOptions, OpState, Operation, StepStatus, when};
 use dataalm_ops::Actor;
 use dataalm_ops::refresh::{self, Context, display_state};
 use dataalm_store::Store;
@@ -28,6 +28,7 @@ pub fn refresh(store: &Store, args: &RefreshArgs) -> Result<()> {
         split_bytes: dataalm_finance::parse_size(&args.split_above)
             .with_context(|| format!("--split-above {}", args.split_above))?,
     };
+    crate::interrupt::cancel_on_signals();
     let op = refresh::start(&ctx, &args.from, &args.to, copy)?;
     finish(&op, args.json)
 }
@@ -144,8 +145,32 @@ pub fn rollback(store: &Store, args: &OpArgs) -> Result<()> {
 }
 
 pub fn resume(store: &Store, args: &OpArgs) -> Result<()> {
+    crate::interrupt::cancel_on_signals();
     let op = with_context(store, args.json, |ctx| refresh::resume(ctx, &args.op))?;
     finish(&op, args.json)
+}
+
+/// Cancels a refresh before its cutover, and waits (a while) for its runner to stop.
+pub fn cancel(store: &Store, args: &OpArgs) -> Result<()> {
+    let op = with_context(store, args.json, |ctx| refresh::cancel(ctx, &args.op))?;
+    if args.json {
+        return print_operation_json(&op);
+    }
+    if op.state == OpState::Cancelled {
+        outln!(
+            "cancelled {}: the staging copy is dropped and `{}` is as it was",
+            op.id,
+            op.target
+        );
+    } else {
+        outln!(
+            "cancel of {} requested: its runner has not reached a safe point after {} s; it              stops there (`dataalm status {}` shows when)",
+            op.id,
+            refresh::CANCEL_WAIT.as_secs(),
+            op.id
+        );
+    }
+    Ok(())
 }
 
 fn finish_quiet(op: &Operation, json: bool) -> Result<()> {
@@ -201,7 +226,11 @@ pub fn print_operation(op: &Operation) {
     if let Some(ms) = op.data.downtime_ms {
         outln!("downtime: {} (cutover only)", output::duration_ms(ms));
     }
-    if let Some(error) = &op.error {
+    if let Some(error) = &op.error
+        && op.state == OpState::Cancelled
+    {
+        outln!("{error}: the staging copy is dropped and the target is as it was");
+    } else if let Some(error) = &op.error {
         outln!("error: {error}");
         outln!(
             "next: `dataalm resume {0}` to continue, or `dataalm rollback {0}` to restore the target",
