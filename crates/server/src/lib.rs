@@ -82,6 +82,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(operations::sign_off))
         .routes(routes!(operations::rollback))
         .routes(routes!(operations::resume))
+        .routes(routes!(operations::cancel))
         .routes(routes!(application::users))
         .routes(routes!(application::users_xlsx))
         .routes(routes!(application::enable_users))

@@ -1,4 +1,4 @@
-//! Starting a refresh, following it live, and ending it (sign-off, rollback, resume);
+//! Starting a refresh, following it live, and ending it (sign-off, rollback, resume, cancel);
 //! the audit log.
 
 use super::form::encode;
@@ -194,6 +194,8 @@ pub struct OpView {
     pub can_sign_off: bool,
     pub can_roll_back: bool,
     pub can_resume: bool,
+    /// Before its cutover: the refresh can still be called off.
+    pub can_cancel: bool,
 }
 
 impl OpView {
@@ -238,6 +240,10 @@ impl OpView {
             can_sign_off: op.state == OpState::AwaitingSignOff,
             can_roll_back: !running && op.state.is_active(),
             can_resume: interrupted || op.state == OpState::Failed,
+            can_cancel: matches!(op.state, OpState::Running | OpState::Failed)
+                && op
+                    .step(Step::Cutover)
+                    .is_some_and(|s| s.status == StepStatus::Pending),
         }
     }
 }
@@ -301,7 +307,7 @@ pub async fn live(
     }))
 }
 
-/// Sign-off, rollback or resume, from the operation's buttons.
+/// Sign-off, rollback, resume or cancel, from the operation's buttons.
 pub async fn act(
     State(state): State<AppState>,
     visitor: Visitor,
@@ -336,6 +342,17 @@ pub async fn act(
                     refresh::rollback(&ctx, &id)?;
                     Ok("rolled back: the target is as it was before the refresh".to_owned())
                 }
+            })
+            .await
+            .map_err(|e: ApiError| e.message),
+        "cancel" => state
+            .blocking(move |store| {
+                let op = refresh::cancel(&context(store, &actor), &id)?;
+                Ok(if op.state == OpState::Cancelled {
+                    "cancelled: the staging copy was dropped and the target is as it was".to_owned()
+                } else {
+                    "cancel requested: the refresh stops at its next safe point".to_owned()
+                })
             })
             .await
             .map_err(|e: ApiError| e.message),

@@ -206,6 +206,35 @@ pub async fn rollback(
     end(state, caller, id, refresh::rollback).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/operations/{id}/cancel",
+    tag = "operations",
+    params(("id" = String, Path, description = "Operation id")),
+    responses(
+        (status = 200, description = "Cancelled: staging dropped, the target as it was"),
+        (status = 202, description = "Cancel requested; the runner stops at its next safe point"),
+        (status = 409, description = "Finished, or past its cutover (roll it back instead)"),
+    ),
+)]
+pub async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let op = operation(&state, &caller, id, Role::Operator).await?;
+    let actor = caller.actor();
+    let op = state
+        .blocking(move |store| Ok(refresh::cancel(&context(store, &actor), &op.id)?))
+        .await?;
+    let status = if op.state == OpState::Cancelled {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    Ok((status, Json(operation_json(&op))).into_response())
+}
+
 /// Ends an operation the caller may act on, one way (`sign_off`) or the other.
 async fn end(
     state: AppState,
@@ -238,7 +267,7 @@ pub async fn resume(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let op = operation(&state, &caller, id, Role::Operator).await?;
-    if matches!(op.state, OpState::SignedOff | OpState::RolledBack) {
+    if op.state.is_finished() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "wrong_state",

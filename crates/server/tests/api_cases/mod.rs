@@ -1157,6 +1157,105 @@ fn refresh_runs_in_the_background_and_is_signed_off() {
     assert_eq!(op["state"], "rolled_back");
 }
 
+/// A refresh that stopped after its copy, as a crash leaves it: failed, its staging copy
+/// beside the target. Returns it and the staging file.
+fn refresh_failed_after_copy(api: &Api) -> (dataalm_core::Operation, PathBuf) {
+    use dataalm_core::{OpState, Operation, Step, StepStatus};
+    let store = api.store();
+    let mut op = Operation::new_refresh("prod", "uat", dataalm_core::when::now());
+    let staging = api
+        .db_path("uat")
+        .with_file_name(format!("uat.db.dataalm-{}.staging", op.id));
+    std::fs::copy(api.db_path("prod"), &staging).unwrap();
+    for step in &Step::ALL[..4] {
+        op.step_mut(*step).unwrap().status = StepStatus::Done;
+    }
+    op.data.staging = Some(Location::Sqlite(staging.clone()));
+    store.create_operation(&mut op).unwrap();
+    op.state = OpState::Failed;
+    store.save_operation(&op).unwrap();
+    (op, staging)
+}
+
+#[test]
+fn a_refresh_is_cancelled_before_its_cutover_and_only_then() {
+    let api = Api::start();
+    let operator = api.app_token("pipeline", Role::Operator, &[], None);
+    let reader = api.app_token("watcher", Role::Reader, &[], None);
+    let before = std::fs::read(api.db_path("uat")).unwrap();
+    let (op, staging) = refresh_failed_after_copy(&api);
+    let path = format!("/api/operations/{}/cancel", op.id);
+
+    let message = api_error(
+        api.post(&path, &reader).send().unwrap(),
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    assert!(message.contains("operator"), "{message}");
+    assert!(staging.exists(), "a refused cancel changes nothing");
+
+    let response = api.post(&path, &operator).send().unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let cancelled = json_of(response);
+    assert_eq!(cancelled["state"], "cancelled", "{cancelled:#}");
+    assert!(!staging.exists(), "the staging copy is dropped");
+    assert_eq!(std::fs::read(api.db_path("uat")).unwrap(), before);
+    api_error(
+        api.post(&path, &operator).send().unwrap(),
+        StatusCode::CONFLICT,
+        "wrong_state",
+    );
+    let audit = json_of(
+        api.get(
+            "/api/audit",
+            &api.app_token("auditor", Role::Admin, &[], None),
+        )
+        .send()
+        .unwrap(),
+    );
+    for action in ["refresh cancel requested", "refresh cancelled"] {
+        assert!(
+            audit
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["action"] == action
+                    && e["actor"] == "app:pipeline"
+                    && e["env"] == "uat"),
+            "{action}: {audit:#}"
+        );
+    }
+
+    // The target is free; once a refresh has cut over, a cancel points to rollback.
+    let response = api
+        .post("/api/environments/uat/refresh", &operator)
+        .json(&json!({"source": "prod"}))
+        .send()
+        .unwrap();
+    let url = json_of(response)["url"].as_str().unwrap().to_owned();
+    api.wait_for(&url, &operator, "awaiting_signoff");
+    let message = api_error(
+        api.post(&format!("{url}/cancel"), &operator)
+            .send()
+            .unwrap(),
+        StatusCode::CONFLICT,
+        "wrong_state",
+    );
+    assert!(message.contains("dataalm rollback"), "{message}");
+    assert_eq!(
+        json_of(api.get(&url, &operator).send().unwrap())["state"],
+        "awaiting_signoff"
+    );
+
+    // It is documented with the others.
+    let spec = json_of(api.client.get(api.url("/api/openapi.json")).send().unwrap());
+    assert!(
+        spec["paths"]["/api/operations/{id}/cancel"]["post"].is_object(),
+        "{}",
+        spec["paths"]
+    );
+}
+
 #[test]
 fn racing_refreshes_start_exactly_one() {
     let api = Api::start();
