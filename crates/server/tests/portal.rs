@@ -638,3 +638,40 @@ async fn an_admin_disables_an_account_and_its_session_ends() {
     olga.quit().await;
     admin.quit().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_operator_cancels_a_refresh_before_its_cutover() {
+    use dataalm_core::{OpState, Operation, Step, StepStatus};
+    let portal = Portal::start();
+    let before = std::fs::read(portal.db("uat")).expect("uat");
+    // A refresh that failed after its copy, its staging copy beside the target.
+    let store = Store::open(portal.home.path()).expect("control plane");
+    let mut op = Operation::new_refresh("prod", "uat", dataalm_core::when::now());
+    let staging = portal
+        .db("uat")
+        .with_file_name(format!("uat.db.dataalm-{}.staging", op.id));
+    std::fs::copy(portal.db("prod"), &staging).expect("staging");
+    for step in &Step::ALL[..4] {
+        op.step_mut(*step).expect("step").status = StepStatus::Done;
+    }
+    op.data.staging = Some(Location::Sqlite(staging.clone()));
+    store.create_operation(&mut op).expect("create");
+    op.state = OpState::Failed;
+    store.save_operation(&op).expect("save");
+    drop(store);
+
+    let browser = Browser::start().await;
+    portal.sign_in(&browser, "olga").await;
+    browser
+        .goto(&portal.url(&format!("/portal/op/{}", op.id)))
+        .await;
+    browser.click("#cancel").await;
+    browser
+        .wait_for_text("#notice", "cancelled", Duration::from_secs(30))
+        .await;
+    assert_eq!(browser.text("#op-state").await, "cancelled");
+    assert!(!browser.exists("#cancel").await && !browser.exists("#resume").await);
+    assert!(!staging.exists(), "the staging copy is dropped");
+    assert_eq!(std::fs::read(portal.db("uat")).expect("uat"), before);
+    browser.quit().await;
+}
