@@ -814,3 +814,21 @@ fn dropping_a_staging_copy_removes_what_a_crashed_copy_left() {
     assert!(!companion(&staging, ".tmp").exists());
     assert!(!companion(&staging, ".tmp-journal").exists());
 }
+
+#[test]
+fn a_target_in_a_directory_nobody_may_write_is_refused_first() {
+    // /sys refuses new files even to root, whose writes mode bits do not stop.
+    let target = loc(Path::new("/sys/uat.db"));
+    let source = loc(Path::new("/tmp/prod.db"));
+    let error = ENGINE.check_refresh(&source, &target).unwrap_err();
+    let message = error.to_string();
+    assert!(message.contains("/sys is not writable"), "{message}");
+    let dir = tempfile::tempdir().unwrap();
+    let writable = loc(&dir.path().join("uat.db"));
+    ENGINE.check_refresh(&source, &writable).unwrap();
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "the probe is gone"
+    );
+}

@@ -37,6 +37,23 @@ impl SqliteEngine {
     }
 }
 
+/// Refuses a target directory dataalm cannot write: the copy, the cutover's rename and a
+/// rollback all write there. Tried, not read from mode bits, which do not stop root and
+/// say nothing of a read-only mount; the probe file is gone at once.
+fn check_writable(dir: &std::path::Path) -> Result<()> {
+    tempfile::Builder::new()
+        .prefix(".dataalm-probe-")
+        .tempfile_in(dir)
+        .map(drop)
+        .map_err(|e| Error::Io {
+            context: format!(
+                "the target's directory {} is not writable, and a refresh writes its copy there",
+                dir.display()
+            ),
+            source: e,
+        })
+}
+
 impl Engine for SqliteEngine {
     fn name(&self) -> &'static str {
         "sqlite"
@@ -79,7 +96,7 @@ impl Engine for SqliteEngine {
                 pointee,
             });
         }
-        Ok(())
+        check_writable(parent_dir(path))
     }
 
     fn staging_location(&self, target: &Location, op_id: &str) -> Location {
