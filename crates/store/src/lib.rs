@@ -20,14 +20,14 @@ mod apps;
 mod backend;
 pub mod lease;
 mod people;
-pub mod sealed;
 mod profiles;
+pub mod sealed;
 mod secrets;
 
 pub use apps::AppRegistration;
 pub use people::{Person, Session};
-pub use sealed::{KeySource, use_home};
 pub use profiles::{Registered, StoredProfile, read_profile_file};
+pub use sealed::{KeySource, use_home};
 pub use secrets::random_token;
 
 use backend::{Cells, Conn};
