@@ -132,14 +132,19 @@ pub struct Environment {
     pub url: Option<String>,
 }
 
-/// Environment names are used in file names and URLs: keep them simple.
-pub fn check_env_name(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
+/// Whether `name` is a simple name: 1 to 63 letters, digits, `-` or `_`. Environment
+/// and profile names are used in file names and URLs, and a path is never one.
+pub fn is_simple_name(name: &str) -> bool {
+    !name.is_empty()
         && name.len() <= 63
         && name
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if ok {
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// Environment names are used in file names and URLs: keep them simple.
+pub fn check_env_name(name: &str) -> Result<(), String> {
+    if is_simple_name(name) {
         Ok(())
     } else {
         Err(format!(

@@ -167,12 +167,7 @@ pub struct AggregateSpec {
 /// Checks a profile's registered name: 1 to 63 letters, digits, `-` or `_`, as an
 /// environment's. A path is not a name, and is refused here without being looked at.
 pub fn check_profile_name(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= 63
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if ok {
+    if crate::env::is_simple_name(name) {
         return Ok(());
     }
     Err(format!(
