@@ -5,4 +5,5 @@ use api_cases::Backend;
 const BACKEND: Backend = Backend::Sqlite;
 
 mod api_cases;
+mod running;
 mod samples;

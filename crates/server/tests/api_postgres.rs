@@ -6,4 +6,5 @@ use api_cases::Backend;
 const BACKEND: Backend = Backend::Postgres;
 
 mod api_cases;
+mod running;
 mod samples;

@@ -3,6 +3,7 @@
 //! each step. Screenshots of the main pages land in `target/portal-screenshots/`.
 
 mod browser;
+mod running;
 mod samples;
 
 use axum::Router;
@@ -12,7 +13,6 @@ use browser::Browser;
 use dataalm_core::access::Role;
 use dataalm_core::{EnvKind, Environment, Location};
 use dataalm_store::Store;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 use tempfile::TempDir;
@@ -125,24 +125,7 @@ impl Portal {
         }
         drop(store);
 
-        let (tx, rx) = std::sync::mpsc::channel::<SocketAddr>();
-        let location = Store::in_home(home.path());
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            let ready = move |addr| {
-                let _ = tx.send(addr);
-            };
-            let served = dataalm_server::serve(&location, "127.0.0.1:0".parse().unwrap(), ready);
-            if let Err(e) = runtime.block_on(served) {
-                eprintln!("server stopped: {e}");
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("the server did not start");
+        let addr = running::serve(&Store::in_home(home.path()), None);
         Portal {
             home,
             base: format!("http://{addr}"),

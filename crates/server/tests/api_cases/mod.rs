@@ -16,7 +16,6 @@ use reqwest::StatusCode;
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use reqwest::header::{AUTHORIZATION, HOST, LOCATION, WWW_AUTHENTICATE};
 use serde_json::{Value, json};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
@@ -85,27 +84,7 @@ impl Api {
             .expect("plan");
         drop(store);
 
-        let (tx, rx) = std::sync::mpsc::channel::<SocketAddr>();
-        let served = location.clone();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            let result = runtime.block_on(dataalm_server::serve(
-                &served,
-                "127.0.0.1:0".parse().unwrap(),
-                move |addr| {
-                    let _ = tx.send(addr);
-                },
-            ));
-            if let Err(e) = result {
-                eprintln!("server stopped: {e}");
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("the server did not start");
+        let addr = crate::running::serve(&location, None);
         let client = Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
