@@ -1225,3 +1225,42 @@ fn debug_logs_with_a_postgres_control_plane_hold_no_password() {
     }
     home.assert_never_printed(&[src.password(), tgt.password()]);
 }
+
+/// Issue 10 point 7: another session holding a lock on a table the refresh writes on
+/// the target fails the refresh after the lock timeout with that session's pid and
+/// application; nothing is changed, and once the lock is gone `resume` completes.
+#[test]
+fn a_locked_target_names_the_holder_and_resume_completes() {
+    let home = Home::new();
+    let before = checksums(target(), &home.uat);
+    let mut locker = target().client(&home.uat).unwrap();
+    locker
+        .batch_execute(
+            "SET application_name = 'locker'; BEGIN; \
+             LOCK TABLE sys_broadcast_message IN ACCESS EXCLUSIVE MODE",
+        )
+        .unwrap();
+    let pid: i32 = locker
+        .query_one("SELECT pg_backend_pid()", &[])
+        .unwrap()
+        .get(0);
+
+    let args = ["refresh", "--from", "prod", "--to", "uat", "--yes"];
+    let mut cmd = home.cmd(&args);
+    cmd.env("DATAALM_LOCK_TIMEOUT", "1");
+    let started = Instant::now();
+    let err = home.run_fails(&mut cmd, &args);
+    assert!(started.elapsed() < Duration::from_secs(30), "{err}");
+    assert!(
+        err.contains(&format!("is locked by pid {pid} (application locker")),
+        "{err}"
+    );
+    assert!(err.contains("nothing was changed"), "{err}");
+
+    locker.batch_execute("ROLLBACK").unwrap();
+    drop(locker);
+    assert_eq!(checksums(target(), &home.uat), before);
+    let id = home.latest_op()["id"].as_str().unwrap().to_owned();
+    home.ok(&["resume", &id]);
+    assert_eq!(home.latest_op()["state"], "awaiting_signoff");
+}

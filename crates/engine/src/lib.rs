@@ -78,6 +78,19 @@ pub enum Error {
         "{link} is a symbolic link to {pointee}: register the environment again with the file itself (dataalm env remove, then env add), so a refresh replaces that file and never the link"
     )]
     SymlinkTarget { link: String, pointee: String },
+    /// A lock held by another session or program outlasted [`lock_timeout`]: the
+    /// statement gave up and changed nothing. `holder` says who holds the lock, as far
+    /// as the server can tell; `source` keeps the driver's error (and its SQLSTATE).
+    #[error(
+        "{location} is locked by {holder}; gave up after waiting {waited_secs} s, nothing was changed. Let that finish (or end it), then retry"
+    )]
+    Locked {
+        location: String,
+        holder: String,
+        waited_secs: u64,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The work was cancelled (see [`Progress::cancelled`]) and stopped at a safe point.
     #[error("cancelled")]
     Cancelled,
@@ -302,3 +315,18 @@ pub fn engine_for(location: &Location) -> Result<&'static dyn Engine> {
 
 /// Keeps a timeout sensible for waits on locks.
 pub const LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a statement on a target waits for a lock before it fails with
+/// [`Error::Locked`]: `DATAALM_LOCK_TIMEOUT` (whole seconds), else [`LOCK_TIMEOUT`].
+/// A wait with no end is what made a locked target look like a hung refresh.
+pub fn lock_timeout() -> Result<Duration> {
+    match std::env::var("DATAALM_LOCK_TIMEOUT") {
+        Err(_) => Ok(LOCK_TIMEOUT),
+        Ok(text) => match text.trim().parse::<u64>() {
+            Ok(secs) if secs > 0 => Ok(Duration::from_secs(secs)),
+            _ => Err(Error::Other(format!(
+                "DATAALM_LOCK_TIMEOUT is `{text}`: give a whole number of seconds, 1 or more"
+            ))),
+        },
+    }
+}

@@ -19,6 +19,16 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the whole connection attempt, handshake included, may take.
 pub const HANDSHAKE_TIMEOUT: Duration = CONNECT_TIMEOUT;
 
+/// `SET lock_timeout` for every session: a statement waiting on a lock held by
+/// someone else fails with SQLSTATE 55P03 instead of hanging the refresh. A `SET`
+/// rather than a startup option, which connection poolers may refuse.
+fn lock_timeout_statement() -> Result<String> {
+    Ok(format!(
+        "SET lock_timeout = {}",
+        crate::lock_timeout()?.as_millis()
+    ))
+}
+
 /// A parsed PostgreSQL location with its password resolved.
 #[derive(Clone)]
 pub struct PgUrl {
@@ -137,7 +147,12 @@ impl PgUrl {
                 let _ = sender.send(config.connect(connector));
             });
             match receiver.recv_timeout(HANDSHAKE_TIMEOUT) {
-                Ok(Ok(client)) => return Ok(client),
+                Ok(Ok(mut client)) => {
+                    client
+                        .batch_execute(&lock_timeout_statement()?)
+                        .map_err(|e| sql_error("set lock_timeout", &e))?;
+                    return Ok(client);
+                }
                 Ok(Err(e)) => last = Some(self.unreachable(&e)),
                 Err(_) => return Err(self.no_answer()),
             }
@@ -167,6 +182,10 @@ impl PgUrl {
                     tracing::debug!("connection ended: {e}");
                 }
             });
+            client
+                .batch_execute(&lock_timeout_statement()?)
+                .await
+                .map_err(|e| sql_error("set lock_timeout", &e))?;
             return Ok(client);
         }
         Err(last.unwrap_or_else(|| self.no_answer()))
@@ -268,7 +287,15 @@ fn cause_of<'a>(
 /// A failed statement, with what dataalm was doing.
 pub fn sql_error(context: impl Into<String>, e: &tokio_postgres::Error) -> Error {
     let (context, message) = (context.into(), describe(e));
-    if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) {
+    if e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) {
+        // Who holds the lock takes another connection to find: see `locks::name_holder`.
+        Error::Locked {
+            location: "the database".into(),
+            holder: "another session".into(),
+            waited_secs: crate::lock_timeout().map_or(0, |t| t.as_secs()),
+            source: format!("{context}: {message}").into(),
+        }
+    } else if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) {
         Error::Duplicate { context, message }
     } else {
         Error::Sql { context, message }

@@ -19,6 +19,7 @@ type BoxError = Box<dyn StdError + Sync + Send>;
 /// A connection to a PostgreSQL application database.
 pub struct PgDb {
     client: postgres::Client,
+    url: PgUrl,
 }
 
 impl PgDb {
@@ -31,7 +32,12 @@ impl PgDb {
                 .batch_execute("SET default_transaction_read_only = on")
                 .map_err(|e| sql_error("make the connection read only", &e))?;
         }
-        Ok(PgDb { client })
+        Ok(PgDb { client, url })
+    }
+
+    /// A failed statement's error; one that gave up on a lock names who holds it.
+    fn failed(&self, context: impl Into<String>, e: &postgres::Error) -> Error {
+        super::locks::name_holder(&self.url, sql_error(context, e))
     }
 
     /// The postgres client, for engine internals.
@@ -49,7 +55,7 @@ impl Database for PgDb {
         let statement = self
             .client
             .prepare(sql)
-            .map_err(|e| sql_error(format!("prepare `{sql}`"), &e))?;
+            .map_err(|e| self.failed(format!("prepare `{sql}`"), &e))?;
         let columns = statement
             .columns()
             .iter()
@@ -59,14 +65,14 @@ impl Database for PgDb {
         let found = self
             .client
             .query(&statement, &params.refs())
-            .map_err(|e| sql_error(format!("run `{sql}`"), &e))?;
+            .map_err(|e| self.failed(format!("run `{sql}`"), &e))?;
         let mut rows = Vec::with_capacity(found.len());
         for row in &found {
             let mut values = Vec::with_capacity(row.len());
             for i in 0..row.len() {
                 let cell: Cell = row
                     .try_get(i)
-                    .map_err(|e| sql_error(format!("read `{sql}`"), &e))?;
+                    .map_err(|e| self.failed(format!("read `{sql}`"), &e))?;
                 values.push(cell.0);
             }
             rows.push(values);
@@ -78,13 +84,13 @@ impl Database for PgDb {
         let params = to_params(params);
         self.client
             .execute(sql, &params.refs())
-            .map_err(|e| sql_error(format!("run `{sql}`"), &e))
+            .map_err(|e| self.failed(format!("run `{sql}`"), &e))
     }
 
     fn execute_batch(&mut self, sql: &str) -> Result<()> {
         self.client
             .batch_execute(sql)
-            .map_err(|e| sql_error("run statements", &e))
+            .map_err(|e| self.failed("run statements", &e))
     }
 
     fn schema(&mut self) -> Result<Schema> {
@@ -100,7 +106,7 @@ impl Database for PgDb {
                  ORDER BY c.relname, a.attnum",
                 &[],
             )
-            .map_err(|e| sql_error("read the schema", &e))?;
+            .map_err(|e| self.failed("read the schema", &e))?;
         let mut schema = Schema::default();
         let mut current: Option<(String, Vec<String>)> = None;
         for row in rows {
@@ -136,10 +142,9 @@ impl Database for PgDb {
             list.join(", ")
         );
         let context = format!("load {table}");
-        let mut writer = self
-            .client
-            .copy_in(&sql)
-            .map_err(|e| sql_error(&context, &e))?;
+        let url = &self.url;
+        let failed = |e: &postgres::Error| super::locks::name_holder(url, sql_error(&context, e));
+        let mut writer = self.client.copy_in(&sql).map_err(|e| failed(&e))?;
         let mut line = String::new();
         for row in rows {
             line.clear();
@@ -149,7 +154,7 @@ impl Database for PgDb {
                 source: e,
             })?;
         }
-        writer.finish().map_err(|e| sql_error(&context, &e))
+        writer.finish().map_err(|e| failed(&e))
     }
 
     fn insert_returning(

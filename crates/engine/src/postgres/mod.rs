@@ -13,6 +13,7 @@ mod cutover;
 mod db;
 mod ddl;
 mod indexes;
+mod locks;
 mod maintenance;
 mod names;
 mod tls;
