@@ -231,3 +231,37 @@ fn a_resume_that_cannot_go_on_records_why_and_can_be_rolled_back() {
     home.ok(&["rollback", &id]);
     assert_eq!(sqlite_contents(&home.path("uat.db")), old);
 }
+
+/// Issue 10 point 7: a target another program keeps locked fails the refresh after
+/// the lock timeout with a message saying so (no raw SQL), and changes nothing.
+#[test]
+fn a_locked_target_fails_clearly_and_changes_nothing() {
+    let home = Home::new();
+    let target = home.path("uat.db");
+    let old = sqlite_contents(&target);
+    let locker = rusqlite::Connection::open(&target).unwrap();
+    locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+
+    let started = std::time::Instant::now();
+    let out = home
+        .cmd(&["refresh", "--from", "prod", "--to", "uat", "--yes"])
+        .env("DATAALM_LOCK_TIMEOUT", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(started.elapsed().as_secs() < 30, "{:?}", started.elapsed());
+    assert!(
+        err.contains(&format!(
+            "the database {} is locked by another program",
+            target.display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("nothing was changed"), "{err}");
+    assert!(!err.contains("SELECT") && !err.contains("INSERT"), "{err}");
+
+    locker.execute_batch("ROLLBACK").unwrap();
+    drop(locker);
+    assert_eq!(sqlite_contents(&target), old);
+}

@@ -11,6 +11,8 @@ use std::path::Path;
 /// A connection to a SQLite application database.
 pub struct SqliteDb {
     conn: Connection,
+    /// The file, for messages.
+    location: String,
 }
 
 impl SqliteDb {
@@ -32,16 +34,19 @@ impl SqliteDb {
             location: path.display().to_string(),
             message: e.to_string(),
         })?;
-        let db = SqliteDb::from_connection(conn)?;
+        let db = SqliteDb::from_connection(conn, path.display().to_string())?;
         // Reading the schema is what tells a database from another file.
         db.conn
             .query_row("SELECT count(*) FROM sqlite_master", [], |r| {
                 r.get::<_, i64>(0)
             })
-            .map_err(|e| Error::NotADatabase {
-                location: path.display().to_string(),
-                engine: "SQLite",
-                message: e.to_string(),
+            .map_err(|e| match is_locked(&e) {
+                true => locked(&db.location, e),
+                false => Error::NotADatabase {
+                    location: db.location.clone(),
+                    engine: "SQLite",
+                    message: e.to_string(),
+                },
             })?;
         Ok(db)
     }
@@ -52,24 +57,53 @@ impl SqliteDb {
             location: path.display().to_string(),
             message: e.to_string(),
         })?;
-        SqliteDb::from_connection(conn)
+        SqliteDb::from_connection(conn, path.display().to_string())
     }
 
     /// An in-memory database, for tests.
     pub fn memory() -> Result<SqliteDb> {
         let conn = Connection::open_in_memory().map_err(|e| sql_error("open memory", e))?;
-        SqliteDb::from_connection(conn)
+        SqliteDb::from_connection(conn, ":memory:".into())
     }
 
-    fn from_connection(conn: Connection) -> Result<SqliteDb> {
-        conn.busy_timeout(crate::LOCK_TIMEOUT)
+    /// Short locks are waited out; one held longer than [`crate::lock_timeout`] fails
+    /// the statement with [`Error::Locked`].
+    fn from_connection(conn: Connection, location: String) -> Result<SqliteDb> {
+        conn.busy_timeout(crate::lock_timeout()?)
             .map_err(|e| sql_error("set busy timeout", e))?;
-        Ok(SqliteDb { conn })
+        Ok(SqliteDb { conn, location })
     }
 
     /// The rusqlite connection, for engine internals.
     pub fn connection(&mut self) -> &mut Connection {
         &mut self.conn
+    }
+}
+
+/// Whether SQLite gave up because another connection holds a lock on the file.
+fn is_locked(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
+fn locked(location: &str, e: rusqlite::Error) -> Error {
+    Error::Locked {
+        location: format!("the database {location}"),
+        holder: "another program (a transaction is open on it)".into(),
+        waited_secs: crate::lock_timeout().map_or(0, |t| t.as_secs()),
+        source: Box::new(e),
+    }
+}
+
+/// A failed statement on the file at `location`: [`Error::Locked`] if a lock was in
+/// the way, else as [`sql_error`].
+fn db_error(location: &str, context: &str, e: rusqlite::Error) -> Error {
+    if is_locked(&e) {
+        locked(location, e)
+    } else {
+        sql_error(context, e)
     }
 }
 
@@ -124,18 +158,27 @@ impl Database for SqliteDb {
     }
 
     fn query(&mut self, sql: &str, params: &[Value]) -> Result<Rows> {
-        let mut stmt = self.conn.prepare(sql).map_err(|e| sql_error(sql, e))?;
+        let mut stmt = self
+            .conn
+            .prepare(sql)
+            .map_err(|e| db_error(&self.location, sql, e))?;
         let columns: Vec<String> = stmt.column_names().map(str::to_owned).collect();
         let width = columns.len();
         let bound = bind(params);
         let mut result = stmt
             .query(rusqlite::params_from_iter(bound.iter()))
-            .map_err(|e| sql_error(sql, e))?;
+            .map_err(|e| db_error(&self.location, sql, e))?;
         let mut rows = Vec::new();
-        while let Some(row) = result.next().map_err(|e| sql_error(sql, e))? {
+        while let Some(row) = result
+            .next()
+            .map_err(|e| db_error(&self.location, sql, e))?
+        {
             let mut values = Vec::with_capacity(width);
             for i in 0..width {
-                values.push(to_value(row.get_ref(i).map_err(|e| sql_error(sql, e))?));
+                values.push(to_value(
+                    row.get_ref(i)
+                        .map_err(|e| db_error(&self.location, sql, e))?,
+                ));
             }
             rows.push(values);
         }
@@ -147,12 +190,14 @@ impl Database for SqliteDb {
         let n = self
             .conn
             .execute(sql, rusqlite::params_from_iter(bound.iter()))
-            .map_err(|e| sql_error(sql, e))?;
+            .map_err(|e| db_error(&self.location, sql, e))?;
         Ok(n as u64)
     }
 
     fn execute_batch(&mut self, sql: &str) -> Result<()> {
-        self.conn.execute_batch(sql).map_err(|e| sql_error(sql, e))
+        self.conn
+            .execute_batch(sql)
+            .map_err(|e| db_error(&self.location, sql, e))
     }
 
     fn begin(&mut self) -> Result<()> {
@@ -194,19 +239,21 @@ impl Database for SqliteDb {
         let tx = self
             .conn
             .transaction()
-            .map_err(|e| sql_error("begin bulk insert", e))?;
+            .map_err(|e| db_error(&self.location, "begin bulk insert", e))?;
         let mut count = 0u64;
         {
-            let mut stmt = tx.prepare(&sql).map_err(|e| sql_error(&sql, e))?;
+            let mut stmt = tx
+                .prepare(&sql)
+                .map_err(|e| db_error(&self.location, &sql, e))?;
             for row in rows {
                 let bound = bind(&row);
                 stmt.execute(rusqlite::params_from_iter(bound.iter()))
-                    .map_err(|e| sql_error(&sql, e))?;
+                    .map_err(|e| db_error(&self.location, &sql, e))?;
                 count += 1;
             }
         }
         tx.commit()
-            .map_err(|e| sql_error("commit bulk insert", e))?;
+            .map_err(|e| db_error(&self.location, "commit bulk insert", e))?;
         Ok(count)
     }
 
