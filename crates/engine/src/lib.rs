@@ -94,6 +94,9 @@ pub enum Error {
     /// The work was cancelled (see [`Progress::cancelled`]) and stopped at a safe point.
     #[error("cancelled")]
     Cancelled,
+    /// The servers, the client tools or dataalm's user cannot do a PostgreSQL refresh.
+    #[error(transparent)]
+    Unfit(#[from] postgres::Unfit),
     #[error("{0}")]
     Other(String),
 }

@@ -9,6 +9,58 @@ use super::names;
 use super::tools::Tool;
 use crate::{Error, Result};
 
+/// What a PostgreSQL refresh needs and the servers, the tools or dataalm's user lack.
+/// Found before anything moves; each says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum Unfit {
+    #[error(
+        "the target server runs PostgreSQL {target_major}, older than the source's \
+         {source_major}: a copy cannot go to an older server"
+    )]
+    OlderTarget {
+        source_major: u32,
+        target_major: u32,
+    },
+    #[error(
+        "{tool} is version {tool_major}, older than the source server (PostgreSQL \
+         {source_major}): install the PostgreSQL {source_major} client tools \
+         (apt-get install postgresql-client-{source_major}) or point {} at them",
+        super::tools::BIN_VARIABLE
+    )]
+    OlderTool {
+        tool: String,
+        tool_major: u32,
+        source_major: u32,
+    },
+    #[error(
+        "user `{user}` cannot read the whole source: {}{}; grant SELECT on all tables and \
+         sequences (and BYPASSRLS where row-level security applies), or connect as their owner",
+        problems.join(", "),
+        if *more { ", and more" } else { "" }
+    )]
+    SourceUnreadable {
+        user: String,
+        problems: Vec<String>,
+        more: bool,
+    },
+    #[error(
+        "user `{user}` may not create databases on the target server, which the staging \
+         copy needs: ALTER ROLE ... CREATEDB, or connect as a user who may"
+    )]
+    NoCreatedb { user: String },
+    #[error(
+        "user `{user}` does not own the target database `{database}`, so cannot swap the \
+         copy in: connect as its owner or a superuser"
+    )]
+    NotOwner { user: String, database: String },
+    #[error(
+        "the source uses extensions the target server cannot install: {}; install them \
+         on the target server first",
+        missing.join("; ")
+    )]
+    MissingExtensions { missing: Vec<String> },
+}
+
 /// Connection slots a copy leaves free on the source server for production's own users
 /// (the application, its pools, an operator's psql). Five: a pool growing by a few
 /// connections while the copy runs should still find room.
@@ -40,22 +92,22 @@ pub(crate) fn check_refresh(source: &PgUrl, target: &PgUrl) -> Result<()> {
     let source_major = server_major(&mut source_client, source)?;
     let target_major = server_major(&mut target_client, target)?;
     if target_major < source_major {
-        return Err(Error::Other(format!(
-            "the target server runs PostgreSQL {target_major}, older than the source's \
-             {source_major}: a copy cannot go to an older server"
-        )));
+        return Err(Unfit::OlderTarget {
+            source_major,
+            target_major,
+        }
+        .into());
     }
     for name in ["pg_dump", "pg_restore"] {
         let tool = Tool::find(name)?;
         let major = tool.major_version()?;
         if major < source_major {
-            return Err(Error::Other(format!(
-                "{} is version {major}, older than the source server (PostgreSQL \
-                 {source_major}): install the PostgreSQL {source_major} client tools \
-                 (apt-get install postgresql-client-{source_major}) or point {} at them",
-                tool.path.display(),
-                super::tools::BIN_VARIABLE
-            )));
+            return Err(Unfit::OlderTool {
+                tool: tool.path.display().to_string(),
+                tool_major: major,
+                source_major,
+            }
+            .into());
         }
     }
     check_source_readable(&mut source_client, source)?;
@@ -90,13 +142,12 @@ fn check_source_readable(client: &mut postgres::Client, source: &PgUrl) -> Resul
         .take(5)
         .map(|row| format!("{} ({})", row.get::<_, String>(0), row.get::<_, String>(1)))
         .collect();
-    let more = if rows.len() > 5 { ", and more" } else { "" };
-    Err(Error::Other(format!(
-        "user `{}` cannot read the whole source: {}{more}; grant SELECT on all tables and \
-         sequences (and BYPASSRLS where row-level security applies), or connect as their owner",
-        source.user(),
-        problems.join(", ")
-    )))
+    Err(Unfit::SourceUnreadable {
+        user: source.user().to_owned(),
+        problems,
+        more: rows.len() > 5,
+    }
+    .into())
 }
 
 fn server_major(client: &mut postgres::Client, url: &PgUrl) -> Result<u32> {
@@ -121,19 +172,17 @@ fn check_rights(client: &mut postgres::Client, target: &PgUrl) -> Result<()> {
         .map_err(|e| sql_error("read the target user's rights", &e))?;
     let (can_create, owns_target): (bool, bool) = (row.get(0), row.get(1));
     if !can_create {
-        return Err(Error::Other(format!(
-            "user `{}` may not create databases on the target server, which the staging \
-             copy needs: ALTER ROLE ... CREATEDB, or connect as a user who may",
-            target.user()
-        )));
+        return Err(Unfit::NoCreatedb {
+            user: target.user().to_owned(),
+        }
+        .into());
     }
     if !owns_target {
-        return Err(Error::Other(format!(
-            "user `{}` does not own the target database `{}`, so cannot swap the copy in: \
-             connect as its owner or a superuser",
-            target.user(),
-            target.dbname()
-        )));
+        return Err(Unfit::NotOwner {
+            user: target.user().to_owned(),
+            database: target.dbname().to_owned(),
+        }
+        .into());
     }
     Ok(())
 }
@@ -178,11 +227,7 @@ fn check_extensions(source: &mut postgres::Client, target: &mut postgres::Client
     if missing.is_empty() {
         return Ok(());
     }
-    Err(Error::Other(format!(
-        "the source uses extensions the target server cannot install: {}; install them \
-         on the target server first",
-        missing.join("; ")
-    )))
+    Err(Unfit::MissingExtensions { missing }.into())
 }
 
 /// Checks that a copy with `jobs` lanes leaves the source enough connection slots.

@@ -19,7 +19,7 @@ mod names;
 mod tls;
 mod tools;
 
-pub use checks::SLOT_MARGIN;
+pub use checks::{SLOT_MARGIN, Unfit};
 pub use conn::PgUrl;
 pub use db::PgDb;
 pub use tls::{SslMode, TlsSettings};
