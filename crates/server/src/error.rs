@@ -71,15 +71,47 @@ impl IntoResponse for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
+        // No catch-all: a new kind of error must be given its status here.
         let (status, code) = match &e {
             StoreError::UnknownEnv(_) => (StatusCode::NOT_FOUND, "unknown_environment"),
             StoreError::UnknownOperation(_) => (StatusCode::NOT_FOUND, "unknown_operation"),
-            StoreError::EnvExists(_) => (StatusCode::CONFLICT, "exists"),
+            StoreError::UnknownPerson(_) | StoreError::UnknownApp(_) => {
+                (StatusCode::NOT_FOUND, "not_found")
+            }
+            StoreError::EnvExists(_)
+            | StoreError::AppExists(_)
+            | StoreError::PersonExists(_)
+            | StoreError::ProfileExists(_) => (StatusCode::CONFLICT, "exists"),
             StoreError::EnvBusy { .. } | StoreError::TargetBusy { .. } => {
                 (StatusCode::CONFLICT, "busy")
             }
+            StoreError::LeaseLost { .. }
+            | StoreError::LastAdmin(_)
+            | StoreError::UnregisteredProfileFile(_) => (StatusCode::CONFLICT, "wrong_state"),
+            StoreError::UnknownEnvs(_)
+            | StoreError::UnknownProfile { .. }
+            | StoreError::InvalidApp(_)
+            | StoreError::InvalidPerson(_)
+            | StoreError::InvalidProfileName(_)
+            | StoreError::Profile(_)
+            | StoreError::ProfileFile { .. } => (StatusCode::BAD_REQUEST, "invalid_input"),
+            StoreError::BadCredentials
+            | StoreError::PersonDisabled(_)
+            | StoreError::AppRevoked { .. } => (StatusCode::UNAUTHORIZED, "unauthorized"),
             // The control plane cannot answer: the server's trouble, and passing.
-            _ => (StatusCode::SERVICE_UNAVAILABLE, "control_plane"),
+            StoreError::Open { .. } | StoreError::Db(_) | StoreError::Sqlite(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "control_plane")
+            }
+            // Damage or a server set up wrong: not the caller's, and not passing.
+            StoreError::Corrupt(_)
+            | StoreError::Hash(_)
+            | StoreError::Random(_)
+            | StoreError::WrongSecretKey(_)
+            | StoreError::MissingSecretKey(_)
+            | StoreError::InvalidSecretKey(_)
+            | StoreError::SecretKeyFile { .. } => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "server_setup")
+            }
         };
         ApiError::new(status, code, e.to_string())
     }
@@ -87,6 +119,7 @@ impl From<StoreError> for ApiError {
 
 impl From<OpsError> for ApiError {
     fn from(e: OpsError) -> ApiError {
+        // No catch-all: a new kind of error must be given its status here.
         let (status, code) = match e {
             OpsError::Store(e) => return e.into(),
             OpsError::Busy { .. } => (StatusCode::CONFLICT, "busy"),
@@ -103,7 +136,15 @@ impl From<OpsError> for ApiError {
             // What the databases or servers refuse: unreachable, no rights, wrong tools.
             OpsError::Engine(_) => (StatusCode::UNPROCESSABLE_ENTITY, "refused"),
             // Unknown users or jobs, bad plans, dates, profiles: the request's fault.
-            _ => (StatusCode::BAD_REQUEST, "invalid_input"),
+            OpsError::App(_)
+            | OpsError::Profile(_)
+            | OpsError::Plan(_)
+            | OpsError::Time(_)
+            | OpsError::SameEnvironment(_)
+            | OpsError::SameDatabase { .. }
+            | OpsError::EngineMismatch { .. }
+            | OpsError::InvalidInput(_)
+            | OpsError::NotInProfile { .. } => (StatusCode::BAD_REQUEST, "invalid_input"),
         };
         ApiError::new(status, code, e.to_string())
     }
