@@ -50,6 +50,23 @@ impl Plane {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Runs dataalm with `input` as a line on its standard input (a password, say).
+    fn with_input(&self, args: &[&str], input: &str) -> std::process::Output {
+        use std::io::Write;
+        let mut child = self
+            .dataalm()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run dataalm");
+        let mut stdin = child.stdin.take().expect("stdin");
+        writeln!(stdin, "{input}").expect("write to standard input");
+        drop(stdin);
+        child.wait_with_output().expect("wait")
+    }
+
     /// Registers an operator app; returns its client id and secret.
     fn register(&self, name: &str) -> (String, String) {
         let out = self.ok(&["app", "register", name, "--role", "operator", "--json"]);
@@ -723,22 +740,13 @@ fn an_operation_that_keeps_killing_its_servers_is_no_longer_taken_over() {
 /// is not a terminal, and only its hash is kept.
 #[test]
 fn portal_accounts_are_created_from_the_cli() {
-    use std::io::Write;
     let dir = tempfile::tempdir().expect("temp dir");
     let plane = Plane::in_home(dir.path().join("home"));
     let create = |name: &str, password: &str| {
-        let mut child = plane
-            .dataalm()
-            .args(["admin", "create-user", name, "--role", "operator"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run dataalm");
-        let mut stdin = child.stdin.take().expect("stdin");
-        writeln!(stdin, "{password}").expect("write the password");
-        drop(stdin);
-        child.wait_with_output().expect("wait")
+        plane.with_input(
+            &["admin", "create-user", name, "--role", "operator"],
+            password,
+        )
     };
     let made = create("ada", "a long password");
     assert!(
@@ -835,23 +843,9 @@ fn tls_files_are_checked_before_the_server_starts() {
 /// the CLI, each audited; the last enabled admin is kept.
 #[test]
 fn portal_accounts_are_managed_from_the_cli() {
-    use std::io::Write;
     let dir = tempfile::tempdir().expect("temp dir");
     let plane = Plane::in_home(dir.path().join("home"));
-    let with_password = |args: &[&str], password: &str| {
-        let mut child = plane
-            .dataalm()
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run dataalm");
-        let mut stdin = child.stdin.take().expect("stdin");
-        writeln!(stdin, "{password}").expect("write the password");
-        drop(stdin);
-        child.wait_with_output().expect("wait")
-    };
+    let with_password = |args: &[&str], password: &str| plane.with_input(args, password);
     for (name, role) in [("root", "admin"), ("ada", "operator")] {
         let made = with_password(
             &["admin", "create-user", name, "--role", role],
