@@ -265,3 +265,46 @@ fn a_locked_target_fails_clearly_and_changes_nothing() {
     drop(locker);
     assert_eq!(sqlite_contents(&target), old);
 }
+
+/// A rollback whose target directory turned read-only fails, names the cause and leaves
+/// the operation awaiting sign-off, so the same rollback succeeds once the directory can
+/// be written again. The directory is made read-only in a mount namespace of the command
+/// alone (mode bits do not stop root), with the home still writable.
+#[test]
+fn a_rollback_on_a_read_only_directory_fails_and_can_be_retried() {
+    let home = Home::new();
+    let target = home.path("uat.db");
+    let old = sqlite_contents(&target);
+    home.ok(&["refresh", "--from", "prod", "--to", "uat", "--yes"]);
+    let op = home.latest_op()["id"].as_str().unwrap().to_owned();
+    let copied = sqlite_contents(&target);
+    assert_ne!(copied, old);
+
+    let dir = home.path("");
+    let dir = dir.to_str().unwrap().trim_end_matches('/');
+    let binary = assert_cmd::cargo::cargo_bin("dataalm");
+    let script = format!(
+        "mount --bind {dir} {dir} && mount --bind {dir}/home {dir}/home \
+         && mount -o remount,ro,bind {dir} && exec {} rollback {op}",
+        binary.display()
+    );
+    let out = std::process::Command::new("unshare")
+        .args(["--mount", "sh", "-c", &script])
+        .env("DATAALM_HOME", home.path("home"))
+        .output()
+        .expect("unshare (util-linux) runs this test: apt-get install util-linux");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "rollback on a read-only directory: {err}"
+    );
+    assert!(err.contains("Read-only file system"), "{err}");
+    assert!(!err.contains("mount:"), "the test's mounts failed: {err}");
+    assert_eq!(home.latest_op()["state"], "awaiting_signoff");
+    assert_eq!(sqlite_contents(&target), copied);
+
+    let said = home.ok(&["rollback", &op]);
+    assert!(said.contains("as it was before the refresh"), "{said}");
+    assert_eq!(sqlite_contents(&target), old);
+    assert_eq!(home.latest_op()["state"], "rolled_back");
+}
