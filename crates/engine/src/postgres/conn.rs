@@ -400,6 +400,22 @@ fn split_pgpass_line(line: &str) -> Vec<String> {
     fields
 }
 
+pub(crate) async fn exec(client: &tokio_postgres::Client, sql: &str, context: &str) -> Result<()> {
+    client
+        .batch_execute(sql)
+        .await
+        .map_err(|e| super::conn::sql_error(context, &e))
+}
+
+/// Runs blocking work (a child process) without stalling the copy's other tasks.
+pub(crate) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Error::Other(format!("a background task failed: {e}")))?
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,8 +12,7 @@
 //!   `pg_restore -j`, which knows their dependencies and builds them in parallel; then
 //!   privileges and policies as filtered SQL text.
 
-use super::conn::{PgUrl, sql_error};
-use super::copy::{blocking, exec};
+use super::conn::{PgUrl, blocking, exec, sql_error};
 use super::indexes::{CatalogId, listing_id};
 use super::tools::{Tool, dbname_arg};
 use crate::{Error, Result};
@@ -180,6 +179,34 @@ impl Rebuild<'_> {
         })
         .await
     }
+}
+
+/// `pg_dump` of the whole schema, reading the exported snapshot, in custom format so
+/// pg_restore can build its two halves separately (and the second in parallel).
+pub(crate) async fn dump_schema(source: &PgUrl, snapshot: &str, file: &Path) -> Result<()> {
+    let source = source.clone();
+    let snapshot = snapshot.to_owned();
+    let file = file.to_owned();
+    blocking(move || {
+        let tool = Tool::find("pg_dump")?;
+        let dbname = dbname_arg(source.dbname());
+        let file = format!("--file={}", file.display());
+        let snapshot = format!("--snapshot={snapshot}");
+        tool.run(
+            &source,
+            &[
+                "--format=custom",
+                "--schema-only",
+                "--no-subscriptions",
+                "--no-publications",
+                &snapshot,
+                &file,
+                &dbname,
+            ],
+        )?;
+        Ok(())
+    })
+    .await
 }
 
 fn write_file(path: &Path, text: &str) -> Result<()> {
