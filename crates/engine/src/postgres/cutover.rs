@@ -8,10 +8,11 @@
 //! ended; the downtime is that plus the commit, whatever the size of the data.
 
 use super::conn::{PgUrl, sql_error};
+use super::database::{DatabaseSetting, SETTINGS_SQL};
 use super::maintenance::{self, exists};
 use super::names;
 use crate::{Error, LOCK_TIMEOUT, Result};
-use dataalm_core::sql::{quote_literal, quote_name};
+use dataalm_core::sql::quote_name;
 use std::time::{Duration, Instant};
 
 pub(crate) fn cutover(target: &PgUrl, staging: &PgUrl, previous: &PgUrl) -> Result<Duration> {
@@ -118,53 +119,21 @@ fn take_grants(server: &mut postgres::Client, staging: &str, target: &str) -> Re
 }
 
 /// Settings made with `ALTER DATABASE ... SET` (and per role in it) stay with the
-/// environment too. List settings are stored already quoted, so they are written back
-/// as they are; others as a literal.
+/// environment too: written over the source's that the copy brought, they win.
 fn take_settings(server: &mut postgres::Client, staging: &str, target: &str) -> Result<()> {
     let context = format!("give the copy the settings of {target}");
     let rows = server
-        .query(
-            "SELECT CASE WHEN s.setrole = 0 THEN NULL
-                         ELSE quote_ident(pg_get_userbyid(s.setrole)) END,
-                    unnest(s.setconfig)
-             FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase
-             WHERE d.datname = $1",
-            &[&target],
-        )
+        .query(SETTINGS_SQL, &[&target])
         .map_err(|e| sql_error(&context, &e))?;
-    let database = quote_name(staging);
-    let mut sql = String::new();
-    for row in rows {
-        let (role, setting): (Option<String>, String) = (row.get(0), row.get(1));
-        let Some((name, value)) = setting.split_once('=') else {
-            continue;
-        };
-        let value = if LIST_SETTINGS.contains(&name) {
-            value.to_owned()
-        } else {
-            quote_literal(value)
-        };
-        let name = quote_name(name);
-        match role {
-            Some(role) => sql.push_str(&format!(
-                "ALTER ROLE {role} IN DATABASE {database} SET {name} TO {value};"
-            )),
-            None => sql.push_str(&format!("ALTER DATABASE {database} SET {name} TO {value};")),
-        }
-    }
+    let sql: Vec<String> = rows
+        .iter()
+        .filter_map(|row| DatabaseSetting::from_row(row.get(0), row.get(1)))
+        .map(|setting| setting.statement(staging) + ";")
+        .collect();
     server
-        .batch_execute(&sql)
+        .batch_execute(&sql.concat())
         .map_err(|e| sql_error(&context, &e))
 }
-
-/// Settings whose values are lists (PostgreSQL's GUC_LIST_QUOTE).
-const LIST_SETTINGS: [&str; 5] = [
-    "search_path",
-    "temp_tablespaces",
-    "session_preload_libraries",
-    "shared_preload_libraries",
-    "local_preload_libraries",
-];
 
 /// Closes `busy` to new sessions, ends theirs, then applies `renames` in one
 /// transaction; the database named last opens again. On failure, connections are

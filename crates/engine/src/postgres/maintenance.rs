@@ -3,9 +3,9 @@
 //! it is created, renamed or dropped.
 
 use super::conn::{PgUrl, sql_error};
-use super::copy::DatabaseFacts;
+use super::database::{self, DatabaseFacts};
 use crate::Result;
-use dataalm_core::sql::{quote_literal, quote_name};
+use dataalm_core::sql::quote_name;
 use tokio_postgres::Client;
 
 const MAINTENANCE_DATABASES: [&str; 2] = ["postgres", "template1"];
@@ -46,12 +46,13 @@ pub(crate) async fn recreate_database(
         .batch_execute(&drop)
         .await
         .map_err(|e| sql_error(&context, &e))?;
+    let version = database::server_version(server)
+        .await
+        .map_err(|e| sql_error(&context, &e))?;
     let create = format!(
-        "CREATE DATABASE {} TEMPLATE template0 ENCODING {} LC_COLLATE {} LC_CTYPE {}",
+        "CREATE DATABASE {} TEMPLATE template0 {}",
         quote_name(name),
-        quote_literal(&facts.encoding),
-        quote_literal(&facts.collate),
-        quote_literal(&facts.ctype)
+        facts.create_options(version)
     );
     server
         .batch_execute(&create)

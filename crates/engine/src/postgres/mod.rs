@@ -10,6 +10,7 @@ mod checks;
 mod conn;
 mod copy;
 mod cutover;
+mod database;
 mod db;
 mod ddl;
 mod indexes;

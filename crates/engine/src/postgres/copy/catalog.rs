@@ -1,17 +1,11 @@
 //! What the source holds, read from its catalog under the snapshot: the database's
 //! settings, the tables to copy, sequences, large objects, materialized views.
 
+use super::super::database::DatabaseFacts;
 use super::super::indexes::{self, EarlyIndexes};
 use super::End;
 use crate::Result;
 use tokio_postgres::Client;
-
-/// The source database's own settings, which the staging database must share.
-pub(crate) struct DatabaseFacts {
-    pub encoding: String,
-    pub collate: String,
-    pub ctype: String,
-}
 
 /// What the snapshot holds that the copy needs to know.
 pub(super) struct SourceFacts {
@@ -42,19 +36,9 @@ pub(crate) const USER_SCHEMA: &str =
 
 impl SourceFacts {
     pub(super) async fn read(client: &Client, from: &End) -> Result<SourceFacts> {
-        let row = client
-            .query_one(
-                "SELECT pg_encoding_to_char(encoding)::text, datcollate::text, datctype::text
-                 FROM pg_database WHERE datname = current_database()",
-                &[],
-            )
+        let database = DatabaseFacts::read(client)
             .await
-            .map_err(|e| from.failed("read the source database's settings", e))?;
-        let database = DatabaseFacts {
-            encoding: row.get(0),
-            collate: row.get(1),
-            ctype: row.get(2),
-        };
+            .map_err(|e| from.failed("read the source database's encoding and locale", e))?;
         Ok(SourceFacts {
             database,
             tables: read_tables(client, from).await?,

@@ -21,7 +21,7 @@
 //! coordinator, so a resume takes a new one and copies everything again.
 
 use super::conn::{PgUrl, describe};
-use super::{checks, ddl, maintenance};
+use super::{checks, database, ddl, maintenance};
 use crate::{CopyStats, Error, Result, Side};
 use dataalm_core::CopyOptions;
 use dataalm_core::progress::Progress;
@@ -33,7 +33,7 @@ mod objects;
 mod verify;
 
 use catalog::SourceFacts;
-pub(crate) use catalog::{DatabaseFacts, USER_SCHEMA};
+pub(crate) use catalog::USER_SCHEMA;
 pub(crate) use verify::checksum_sql;
 
 /// How every source session starts. Row security off: a table whose policies would
@@ -142,6 +142,12 @@ async fn run(
         .await?;
     }
     clock.lap("materialized views and statistics");
+    // Last, so that no setting of the source's (a read-only default, say) changes how
+    // the steps above ran.
+    let settings = database::copy_settings(&coordinator, staging_client, &target_roles)
+        .await
+        .map_err(|e| to.failed("give the copy the source database's settings", e))?;
+    missing_roles.extend(settings.roles);
     if options.verify {
         verify::verify(&mut lanes, &facts.tables, ends).await?;
         clock.lap("verification");
@@ -157,8 +163,8 @@ async fn run(
         method: format!(
             "binary COPY in {jobs} streams from one snapshot{}{}",
             if options.verify { ", verified" } else { "" },
-            left_out(&missing_roles)
-        ),
+            left_out(&missing_roles),
+        ) + &database::describe_left_out(&settings.settings),
     })
 }
 
