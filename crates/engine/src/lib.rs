@@ -91,6 +91,10 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// `--verify` (or [`postgres::compare`]) found the copy of `table` different from
+    /// its source: `difference` names the first differing row and columns.
+    #[error("verification failed for {table}: {difference}")]
+    VerifyFailed { table: String, difference: String },
     /// The work was cancelled (see [`Progress::cancelled`]) and stopped at a safe point.
     #[error("cancelled")]
     Cancelled,

@@ -161,15 +161,20 @@ pub fn create_database_if_missing(location: &Location) -> Result<bool> {
 }
 
 /// Row count and content checksum of every user table, for checking copies from
-/// outside (tests, benchmarks): `(schema.table, rows, checksum)`, sorted by name.
+/// outside (tests, benchmarks): `(schema.table, rows, checksum)`, sorted by name. The
+/// checksums are `--verify`'s: by column name, with the same settings on every server.
 pub fn table_checksums(location: &Location) -> Result<Vec<(String, i64, String)>> {
     let url = PgUrl::parse(location)?;
     let mut client = url.connect()?;
+    client
+        .batch_execute(copy::PINNED_SETTINGS)
+        .map_err(|e| conn::sql_error("pin the settings values print with", &e))?;
     let tables = client
         .query(
             &format!(
-                "SELECT format('%I.%I', n.nspname, c.relname), n.nspname || '.' || c.relname
-                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname),
+                        n.nspname || '.' || c.relname
+                 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
                  WHERE c.relkind = 'r' AND {} ORDER BY 2",
                 copy::USER_SCHEMA
             ),
@@ -179,10 +184,21 @@ pub fn table_checksums(location: &Location) -> Result<Vec<(String, i64, String)>
     let mut sums = Vec::with_capacity(tables.len());
     for table in tables {
         let (quoted, name): (String, String) = (table.get(0), table.get(1));
+        let columns = client
+            .query(copy::COLUMNS_SQL, &[&quoted])
+            .map_err(|e| conn::sql_error(format!("read the columns of {name}"), &e))?;
+        let columns = copy::sorted(columns.iter().map(|row| row.get(0)).collect());
         let row = client
-            .query_one(&copy::checksum_sql(&quoted), &[])
+            .query_one(&copy::checksum_sql(&quoted, &columns), &[])
             .map_err(|e| conn::sql_error(format!("checksum {name}"), &e))?;
         sums.push((name, row.get(0), row.get(1)));
     }
     Ok(sums)
+}
+
+/// Compares two databases as `--verify` compares a copy with its source: every table,
+/// by column name, with the same settings on both sides. `Err(Error::VerifyFailed)`
+/// names the first table that differs, its first differing key and the columns.
+pub fn compare(source: &Location, copy: &Location) -> Result<()> {
+    copy::compare(&PgUrl::parse(source)?, &PgUrl::parse(copy)?)
 }

@@ -34,7 +34,7 @@ mod verify;
 
 use catalog::SourceFacts;
 pub(crate) use catalog::USER_SCHEMA;
-pub(crate) use verify::checksum_sql;
+pub(crate) use verify::{COLUMNS_SQL, PINNED_SETTINGS, checksum_sql, compare, sorted};
 
 /// How every source session starts. Row security off: a table whose policies would
 /// hide rows from dataalm's user makes the copy fail rather than come out partial.
