@@ -136,6 +136,7 @@ fn foreign_settings_cluster() -> Cluster {
     .expect("start the Tokyo cluster")
 }
 
+/// The generated column is computed again in the copy, and verified too.
 #[test]
 fn a_copy_to_a_server_in_another_time_zone_verifies() {
     let src = source();
@@ -146,7 +147,9 @@ fn a_copy_to_a_server_in_another_time_zone_verifies() {
         &db,
         "CREATE TABLE events (
              id integer PRIMARY KEY, at timestamptz, day date, span interval,
-             ratio float8, raw bytea);
+             ratio float8, raw bytea,
+             tokyo_day date GENERATED ALWAYS AS
+                 ((at AT TIME ZONE 'Asia/Tokyo')::date) STORED);
          INSERT INTO events
          SELECT i, timestamptz '2026-03-29 01:30:00+00' + i * interval '7 hours',
                 date '2026-01-31' + i, i * interval '1 day 3 hours 4.5 seconds',
