@@ -23,6 +23,15 @@ pub(super) const REPORT_BYTES: u64 = 4 << 20;
 /// Rows travel to the staging server in messages of about this size.
 pub(super) const BATCH_BYTES: usize = 256 << 10;
 
+/// Settings both ends of every lane share, so that what text COPY writes on the source
+/// reads back the same on the staging server (binary COPY does not depend on them):
+/// - an empty `search_path`: `reg*` values are written fully qualified and read back
+///   the same way, as pg_dump does, and so are the definitions of early indexes;
+/// - dates in ISO, intervals in PostgreSQL style, floats exact, money without locale:
+///   the source's own styles could be read wrongly under the target's.
+const LANE_SESSION: &str = "SET search_path = ''; SET datestyle = 'ISO'; \
+     SET intervalstyle = 'postgres'; SET extra_float_digits = 3; SET lc_monetary = 'C'";
+
 /// A source connection in the snapshot and a staging connection.
 pub(super) struct Lane {
     pub(super) source: Client,
@@ -36,7 +45,7 @@ pub(super) async fn open_lanes(
     jobs: usize,
 ) -> Result<Vec<Lane>> {
     let begin = format!(
-        "{SNAPSHOT_SESSION}; SET TRANSACTION SNAPSHOT {}",
+        "{LANE_SESSION}; {SNAPSHOT_SESSION}; SET TRANSACTION SNAPSHOT {}",
         quote_literal(snapshot)
     );
     let mut lanes = Vec::with_capacity(jobs);
@@ -48,8 +57,10 @@ pub(super) async fn open_lanes(
         let staging_client = staging.connect_async().await?;
         // The staging copy is rebuilt from scratch after a crash, so waiting for each
         // commit to reach disk buys nothing.
-        let setup = "SET synchronous_commit = off; SET maintenance_work_mem = '256MB'";
-        exec(&staging_client, setup, "set up loading")
+        let setup = format!(
+            "{LANE_SESSION}; SET synchronous_commit = off; SET maintenance_work_mem = '256MB'"
+        );
+        exec(&staging_client, &setup, "set up loading")
             .await
             .map_err(|e| End::new(Side::Target, staging).named(e))?;
         lanes.push(Lane {
@@ -202,8 +213,11 @@ pub(super) async fn copy_chunk(
     } else {
         format!("({})", table.columns)
     };
+    // Text where binary cannot carry a column faithfully (decided from the catalog).
+    let binary = table.text_because.is_none();
+    let out_options = if binary { " (FORMAT binary)" } else { "" };
     let select = match chunk.pages {
-        None => format!("COPY {} {columns} TO STDOUT (FORMAT binary)", table.quoted),
+        None => format!("COPY {} {columns} TO STDOUT{out_options}", table.quoted),
         Some((from, to)) => {
             let upper = to.map_or(String::new(), |to| format!(" AND ctid < '({to},0)'::tid"));
             let list = if table.columns.is_empty() {
@@ -213,7 +227,7 @@ pub(super) async fn copy_chunk(
             };
             format!(
                 "COPY (SELECT {list} FROM ONLY {} WHERE ctid >= '({from},0)'::tid{upper}) \
-                 TO STDOUT (FORMAT binary)",
+                 TO STDOUT{out_options}",
                 table.quoted
             )
         }
@@ -221,11 +235,13 @@ pub(super) async fn copy_chunk(
     // A whole table is loaded in the transaction that empties it, so its rows can be
     // written already frozen: no later pass rewrites every page to set hint bits.
     let whole = chunk.pages.is_none();
-    let insert = format!(
-        "COPY {} {columns} FROM STDIN (FORMAT binary{})",
-        table.quoted,
-        if whole { ", FREEZE" } else { "" }
-    );
+    let in_options = match (binary, whole) {
+        (true, true) => " (FORMAT binary, FREEZE)",
+        (true, false) => " (FORMAT binary)",
+        (false, true) => " (FREEZE)",
+        (false, false) => "",
+    };
+    let insert = format!("COPY {} {columns} FROM STDIN{in_options}", table.quoted);
     if whole {
         let sql = format!("BEGIN; TRUNCATE ONLY {}", table.quoted);
         to.exec(&lane.staging, &sql, &context).await?;

@@ -38,8 +38,11 @@ pub(crate) use verify::{COLUMNS_SQL, PINNED_SETTINGS, checksum_sql, compare, sor
 
 /// How every source session starts. Row security off: a table whose policies would
 /// hide rows from dataalm's user makes the copy fail rather than come out partial.
-pub(super) const SNAPSHOT_SESSION: &str =
-    "SET row_security = off; BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+/// An empty `search_path`, as pg_dump uses: every definition read from the catalog
+/// (index and constraint definitions, `reg*` values) comes out fully qualified, so it
+/// means the same in the staging database whatever the source's own path.
+pub(super) const SNAPSHOT_SESSION: &str = "SET row_security = off; SET search_path = ''; \
+     BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
 
 pub(crate) fn copy(
     source: &PgUrl,
@@ -97,6 +100,13 @@ async fn run(
     ddl::dump_schema(source, &snapshot, &dump).await?;
     clock.lap("snapshot, staging database and schema dump");
     let staging_client = staging.connect_async().await?;
+    // Names read back as they were written: fully qualified (see SNAPSHOT_SESSION).
+    to.exec(
+        &staging_client,
+        "SET search_path = ''",
+        "set up the staging session",
+    )
+    .await?;
     let target_roles = ddl::roles(&staging_client).await?;
     let rebuild = ddl::Rebuild {
         dump: &dump,
@@ -161,8 +171,9 @@ async fn run(
         bytes: copied.bytes,
         tables,
         method: format!(
-            "binary COPY in {jobs} streams from one snapshot{}{}",
+            "binary COPY in {jobs} streams from one snapshot{}{}{}",
             if options.verify { ", verified" } else { "" },
+            catalog::text_tables(&facts.tables),
             left_out(&missing_roles),
         ) + &database::describe_left_out(&settings.settings),
     })
