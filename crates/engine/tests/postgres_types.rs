@@ -4,8 +4,9 @@
 //!
 //! - `reg*` columns (and arrays, domains and composites of them) arrive as the same
 //!   names, although the objects they name have other oids in the copy;
-//! - types without binary I/O (`aclitem`, contrib's `isn`, and ranges, domains and
-//!   composites of them) are copied in text instead of failing the copy;
+//! - types without binary I/O (`aclitem`, contrib's `isn`, `seg`, `query_int`, and
+//!   ranges, domains and composites of them) are copied in text instead of failing
+//!   the copy, split tables included;
 //! - the copy's summary names the tables that went in text and why, and says nothing
 //!   of text when every table went binary;
 //! - an extension in its own schema, reached through the database's `search_path`,
@@ -211,17 +212,20 @@ fn reg_columns_arrive_as_the_same_names() {
     );
 }
 
-/// Types with no send/receive functions, directly and through an array, a domain, a
-/// composite, a range and a multirange; enough rows that the table is split.
+/// Types with no send/receive functions (aclitem, and contrib's isn, seg and intarray
+/// types), directly and through an array, a domain, a composite, a range and a
+/// multirange; enough rows that the table is split.
 const NO_BINARY_SCHEMA: &str = "
     CREATE EXTENSION isn;
+    CREATE EXTENSION seg;
+    CREATE EXTENSION intarray;
     CREATE DOMAIN public.acl_domain AS aclitem;
     CREATE TYPE public.grant_note AS (who aclitem, why text);
     CREATE TYPE public.ean_range AS RANGE (subtype = ean13);
     CREATE TABLE public.perms (
         id integer PRIMARY KEY, acl aclitem, acls aclitem[], code ean13, book isbn,
         d public.acl_domain, note public.grant_note, codes public.ean_range,
-        many public.ean_multirange, pad text
+        many public.ean_multirange, s seg, q query_int, pad text
     );
     INSERT INTO public.perms
     SELECT i, 'ty_shared=r/ty_shared', '{ty_shared=rw/ty_shared,=r/ty_shared}',
@@ -229,13 +233,13 @@ const NO_BINARY_SCHEMA: &str = "
            ROW('ty_shared=a/ty_shared'::aclitem, 'note ' || i)::public.grant_note,
            ean_range('9780262510875', '9790262510874'),
            ean_multirange(ean_range('9780262510875', '9790262510874')),
-           repeat('x', 50)
+           '1.5 .. 2.25'::seg, '1&(2|3)'::query_int, repeat('x', 50)
     FROM generate_series(1, 3000) i;
     INSERT INTO public.perms (id) VALUES (0);";
 
 const NO_BINARY_VALUES: &str = "SELECT md5(string_agg(concat_ws('|', id, acl, acls, code,
-    book, d, note, codes, many, pad), ',' ORDER BY id)), count(*),
-    (SELECT concat_ws('|', acl, acls, code, book, d, note, codes, many)
+    book, d, note, codes, many, s, q, pad), ',' ORDER BY id)), count(*),
+    (SELECT concat_ws('|', acl, acls, code, book, d, note, codes, many, s, q)
      FROM public.perms WHERE id = 1)
     FROM public.perms";
 
@@ -267,7 +271,7 @@ fn types_without_binary_io_are_copied_in_text() {
     assert!(
         stats
             .method
-            .contains("public.perms (column acl: aclitem has no binary form (and 7 more columns))"),
+            .contains("public.perms (column acl: aclitem has no binary form (and 9 more columns))"),
         "the summary should say why public.perms went in text: {}",
         stats.method
     );

@@ -9,7 +9,9 @@
 //! 3. `jobs` lanes, each a source connection in the snapshot and a staging connection,
 //!    take chunks from one queue, largest first, and stream `COPY ... (FORMAT binary)`
 //!    straight from one server into the other. Big tables are cut into ctid ranges so
-//!    several lanes share them. Memory stays at a few buffers per lane.
+//!    several lanes share them. Memory stays at a few buffers per lane. A table whose
+//!    columns reach a `reg*` type (binary carries raw oids) or a type without binary
+//!    I/O goes in text instead, said in the copy's method.
 //! 4. Sequences get the source's values, large objects are copied in pieces, then
 //!    `pg_restore -j` builds indexes, constraints and triggers in parallel, populated
 //!    materialized views are refreshed and statistics gathered.
