@@ -7,6 +7,8 @@
 //! - types without binary I/O (`aclitem`, contrib's `isn`, `seg`, `query_int`, and
 //!   ranges, domains and composites of them) are copied in text instead of failing
 //!   the copy, split tables included;
+//! - text COPY reads back what it wrote whatever date, interval and float styles the
+//!   source database sets;
 //! - the copy's summary names the tables that went in text and why, and says nothing
 //!   of text when every table went binary;
 //! - an extension in its own schema, reached through the database's `search_path`,
@@ -339,4 +341,42 @@ fn indexes_on_an_extension_in_its_own_schema_are_rebuilt_the_same() {
     let count = "SELECT count(*) FROM app.words WHERE ext.similarity(name, 'word 12') > 0.5";
     let (source_count, copy_count) = both(&db, &staging, count);
     assert_eq!(copy_count, source_count);
+}
+
+/// Text COPY writes dates, intervals and floats in the session's styles: a source
+/// database set to day-first dates and short floats must not turn 1 February into
+/// 2 January, or 0.1 + 0.2 into 0.3, on a target with the usual settings.
+#[test]
+fn text_copy_does_not_depend_on_the_source_database_styles() {
+    shared_role();
+    let db = source_database("styles");
+    script(
+        source(),
+        &db,
+        &format!(
+            "ALTER DATABASE \"{db}\" SET datestyle = 'SQL, DMY';
+             ALTER DATABASE \"{db}\" SET intervalstyle = 'sql_standard';
+             ALTER DATABASE \"{db}\" SET extra_float_digits = -3;"
+        ),
+    );
+    script(
+        source(),
+        &db,
+        "CREATE TABLE public.dated (id integer PRIMARY KEY, acl aclitem, day date,
+                                    at timestamp, span interval, x float8);
+         INSERT INTO public.dated VALUES
+             (1, 'ty_shared=r/ty_shared', '2020-02-01', '2020-02-01 10:00:00.25',
+              '-1 day +2 hours', 0.1::float8 + 0.2::float8);",
+    );
+    let (staging, stats) = copy(&db);
+    assert!(stats.method.contains("public.dated"), "{}", stats.method);
+    let sql = "SET datestyle = 'ISO'; SET intervalstyle = 'postgres';
+               SET extra_float_digits = 3;
+               SELECT concat_ws('|', acl, day, at, span, x) FROM public.dated";
+    let (source_values, copy_values) = both(&db, &staging, sql);
+    assert_eq!(
+        source_values,
+        "ty_shared=r/ty_shared|2020-02-01|2020-02-01 10:00:00.25|-1 days +02:00:00|0.30000000000000004"
+    );
+    assert_eq!(copy_values, source_values, "values of the copy");
 }
