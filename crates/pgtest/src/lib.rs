@@ -32,6 +32,7 @@ mod binaries;
 mod certs;
 mod error;
 mod reaper;
+pub mod regress;
 mod runas;
 mod setup;
 mod sql;
