@@ -8,9 +8,12 @@
 //! grants and policies for roles it lacks, and the roles are reported.
 //!
 //! - pre-data (types, tables, functions, views) is applied as filtered SQL text;
-//! - post-data is built in two passes: indexes, constraints and triggers by
-//!   `pg_restore -j`, which knows their dependencies and builds them in parallel; then
-//!   privileges and policies as filtered SQL text.
+//! - post-data is built in three passes: indexes, constraints, triggers and
+//!   publications by `pg_restore -j`, which knows their dependencies and builds them in
+//!   parallel, without owners; then the owner statements of pg_restore's SQL for that
+//!   part, filtered; then privileges and policies as filtered SQL text.
+//!
+//! Subscriptions are never copied: a copy must not connect to anything.
 
 use super::conn::{PgUrl, blocking, exec, sql_error};
 use super::indexes::{CatalogId, listing_id};
@@ -95,8 +98,8 @@ impl Rebuild<'_> {
         Ok(filtered.missing_roles)
     }
 
-    /// Builds indexes, constraints and triggers `jobs` at a time, then privileges and
-    /// policies.
+    /// Builds indexes, constraints and triggers `jobs` at a time, then gives owners,
+    /// then privileges and policies.
     pub(crate) async fn post_data(
         &self,
         staging: &PgUrl,
@@ -111,25 +114,32 @@ impl Rebuild<'_> {
         let roles_list = dir.join("post-data-roles.list");
         write_file(&parallel_list, &parallel)?;
         write_file(&roles_list, &with_roles)?;
-        let mut missing: BTreeSet<String> = owners(&parallel)
-            .filter(|owner| !self.target_roles.assumable.contains(*owner))
-            .map(str::to_owned)
-            .collect();
-        self.restore_in_parallel(staging, &parallel_list, jobs, missing.is_empty())
+        // Built without owners, which are given afterwards from pg_restore's own SQL:
+        // one owner the target lacks would otherwise stop the whole build, and the
+        // listing cannot tell an owner from the last word of a name.
+        self.restore_in_parallel(staging, &parallel_list, jobs)
             .await?;
+        let mut missing = BTreeSet::new();
         if self.keep_owners {
             let text = self
-                .restore_to_text("--section=post-data", Some(&roles_list))
+                .restore_to_text("--section=post-data", Some(&parallel_list))
                 .await?;
-            let filtered = filter_entries(&text, self.target_roles);
-            exec(
-                client,
-                &filtered.sql,
-                "grant privileges in the staging database",
-            )
-            .await?;
-            missing.extend(filtered.missing_roles);
+            let owners = owner_statements(&text, self.target_roles);
+            exec(client, &owners.sql, "give post-data objects their owners").await?;
+            missing.extend(owners.missing_roles);
         }
+        // Without owners and grants, pg_restore leaves out the grants; policies remain.
+        let text = self
+            .restore_to_text("--section=post-data", Some(&roles_list))
+            .await?;
+        let filtered = filter_entries(&text, self.target_roles);
+        exec(
+            client,
+            &filtered.sql,
+            "grant privileges in the staging database",
+        )
+        .await?;
+        missing.extend(filtered.missing_roles);
         Ok(missing)
     }
 
@@ -153,23 +163,16 @@ impl Rebuild<'_> {
         Ok(text)
     }
 
-    async fn restore_in_parallel(
-        &self,
-        staging: &PgUrl,
-        list: &Path,
-        jobs: usize,
-        owners_exist: bool,
-    ) -> Result<()> {
+    async fn restore_in_parallel(&self, staging: &PgUrl, list: &Path, jobs: usize) -> Result<()> {
         let mut args = vec![
             "--section=post-data".to_owned(),
             "--exit-on-error".to_owned(),
             format!("--jobs={jobs}"),
             format!("--use-list={}", list.display()),
             format!("--dbname={}", dbname_arg(staging.dbname())),
+            "--no-owner".to_owned(),
+            "--no-privileges".to_owned(),
         ];
-        if !self.keep_owners || !owners_exist {
-            args.extend(["--no-owner".to_owned(), "--no-privileges".to_owned()]);
-        }
         args.push(self.dump.display().to_string());
         let staging = staging.clone();
         blocking(move || {
@@ -197,8 +200,8 @@ pub(crate) async fn dump_schema(source: &PgUrl, snapshot: &str, file: &Path) -> 
             &[
                 "--format=custom",
                 "--schema-only",
+                // A copy must never connect to anything; publications only wait.
                 "--no-subscriptions",
-                "--no-publications",
                 &snapshot,
                 &file,
                 &dbname,
@@ -238,14 +241,6 @@ fn split_listing(listing: &str, built: &HashSet<CatalogId>) -> (String, String) 
         target.push('\n');
     }
     (plain, with_roles)
-}
-
-/// The owners a listing names (its last word).
-fn owners(listing: &str) -> impl Iterator<Item = &str> {
-    listing
-        .lines()
-        .filter_map(|line| line.split_whitespace().last())
-        .filter(|owner| *owner != "-")
 }
 
 /// One entry of pg_restore's SQL: its header fields and its text.
@@ -351,6 +346,37 @@ fn filter_entries(sql: &str, roles: &TargetRoles) -> Filtered {
             }
             out.push_str(line);
             out.push('\n');
+        }
+    }
+    Filtered {
+        sql: out,
+        missing_roles,
+    }
+}
+
+/// The owner statements of pg_restore's SQL (`ALTER ... OWNER TO r;`) for the owners
+/// dataalm's user may give objects to, and the owners left out. Entries without an
+/// owner statement (extensions, casts, indexes...) name no role.
+fn owner_statements(sql: &str, roles: &TargetRoles) -> Filtered {
+    let mut missing_roles = BTreeSet::new();
+    let mut out = String::new();
+    for entry in entries(sql) {
+        if entry.owner.is_empty() {
+            continue;
+        }
+        let Some(line) = entry
+            .lines
+            .iter()
+            .rev()
+            .find(|line| is_owner_line(line, entry.owner))
+        else {
+            continue;
+        };
+        if roles.assumable.contains(entry.owner) {
+            out.push_str(line);
+            out.push('\n');
+        } else {
+            missing_roles.insert(entry.owner.to_owned());
         }
     }
     Filtered {
@@ -542,6 +568,33 @@ mod tests {
             "3; 2606 1 CONSTRAINT public t t_pkey app\n7; 1 3 EVENT TRIGGER - e gone\n"
         );
         assert_eq!(with_roles.lines().count(), 3);
-        assert_eq!(owners(&plain).collect::<Vec<_>>(), ["app", "gone"]);
+    }
+
+    fn header_only(name: &str, kind: &str, owner: &str, body: &str) -> String {
+        format!("--\n-- Name: {name}; Type: {kind}; Schema: -; Owner: {owner}\n--\n\n{body}\n")
+    }
+
+    /// Extensions, casts and access methods have no owner statement: they name no
+    /// role, whatever the last word of their name.
+    #[test]
+    fn only_owner_statements_name_owners() {
+        let sql = [
+            header_only("hstore", "EXTENSION", "-", "CREATE EXTENSION IF NOT EXISTS hstore WITH SCHEMA public;"),
+            header_only("CAST (text AS bigint)", "CAST", "-", "CREATE CAST (text AS bigint) WITH INOUT;"),
+            header_only("myam", "ACCESS METHOD", "-", "CREATE ACCESS METHOD myam TYPE INDEX HANDLER bthandler;"),
+            entry("t t_pkey", "CONSTRAINT", "Mixed Case Role", "ALTER TABLE ONLY public.t\n    ADD CONSTRAINT t_pkey PRIMARY KEY (a);"),
+            entry("s", "STATISTICS", "Mixed Case Role", "CREATE STATISTICS public.s ON a, b FROM public.t;\n\n\nALTER STATISTICS public.s OWNER TO \"Mixed Case Role\";"),
+            entry("p", "PUBLICATION", "gone", "CREATE PUBLICATION p;\n\n\nALTER PUBLICATION p OWNER TO gone;"),
+        ]
+        .concat();
+        let owners = owner_statements(&sql, &roles(&["Mixed Case Role"]));
+        assert_eq!(
+            owners.sql,
+            "ALTER STATISTICS public.s OWNER TO \"Mixed Case Role\";\n"
+        );
+        assert_eq!(
+            owners.missing_roles.into_iter().collect::<Vec<_>>(),
+            ["gone"]
+        );
     }
 }
