@@ -91,7 +91,7 @@ async fn run(
         .await
         .map_err(|e| from.failed("export the snapshot", e))?
         .get(0);
-    let facts = SourceFacts::read(&coordinator, &from).await?;
+    let mut facts = SourceFacts::read(&coordinator, &from).await?;
 
     let server = maintenance::connect_async(staging).await?;
     maintenance::recreate_database(&server, staging.dbname(), &facts.database).await?;
@@ -119,6 +119,9 @@ async fn run(
         .pre_data(&staging_client)
         .await
         .map_err(|e| to.named(e))?;
+    if options.owners_and_grants {
+        missing_roles.extend(facts.early_indexes.give_owners(&target_roles));
+    }
     clock.lap("pre-data schema");
     let mut lanes = lanes::open_lanes(source, staging, &snapshot, jobs).await?;
     let ends = Ends {
@@ -131,6 +134,15 @@ async fn run(
     let (source_client, staging_client) = ((&coordinator, &from), (&staging_client, &to));
     objects::copy_sequences(source_client, staging_client, &facts.sequences).await?;
     objects::copy_large_objects(source_client, staging_client, &facts.large_objects).await?;
+    missing_roles.extend(
+        objects::copy_large_object_metadata(
+            source_client,
+            staging_client,
+            &target_roles,
+            options.owners_and_grants,
+        )
+        .await?,
+    );
     let staging_client = staging_client.0;
     clock.lap("sequences and large objects");
     let built = &facts.early_indexes.entries;
