@@ -87,7 +87,7 @@ pub(crate) struct Filtered {
 impl Rebuild<'_> {
     /// Creates everything rows need, in the staging database `client` is connected to.
     pub(crate) async fn pre_data(&self, client: &Client) -> Result<BTreeSet<String>> {
-        let text = self.restore_to_text("--section=pre-data", None).await?;
+        let text = self.restore_to_text(&["--section=pre-data"], None).await?;
         let filtered = filter_entries(&text, self.target_roles);
         exec(
             client,
@@ -107,7 +107,12 @@ impl Rebuild<'_> {
         jobs: usize,
         built: &HashSet<CatalogId>,
     ) -> Result<BTreeSet<String>> {
-        let listing = self.restore_to_text("--list", None).await?;
+        // The lists hold post-data entries only, so no `--section` is needed below: with
+        // one, pg_restore would judge an entry without a section of its own (a comment)
+        // by the entry listed before it, and drop comments on objects built early.
+        let listing = self
+            .restore_to_text(&["--section=post-data", "--list"], None)
+            .await?;
         let (parallel, with_roles) = split_listing(&listing, built);
         let dir = self.dump.parent().unwrap_or(Path::new("."));
         let parallel_list = dir.join("post-data-parallel.list");
@@ -121,17 +126,13 @@ impl Rebuild<'_> {
             .await?;
         let mut missing = BTreeSet::new();
         if self.keep_owners {
-            let text = self
-                .restore_to_text("--section=post-data", Some(&parallel_list))
-                .await?;
+            let text = self.restore_to_text(&[], Some(&parallel_list)).await?;
             let owners = owner_statements(&text, self.target_roles);
             exec(client, &owners.sql, "give post-data objects their owners").await?;
             missing.extend(owners.missing_roles);
         }
         // Without owners and grants, pg_restore leaves out the grants; policies remain.
-        let text = self
-            .restore_to_text("--section=post-data", Some(&roles_list))
-            .await?;
+        let text = self.restore_to_text(&[], Some(&roles_list)).await?;
         let filtered = filter_entries(&text, self.target_roles);
         exec(
             client,
@@ -144,8 +145,9 @@ impl Rebuild<'_> {
     }
 
     /// `pg_restore` writing SQL (or the listing) to standard output.
-    async fn restore_to_text(&self, what: &str, list: Option<&Path>) -> Result<String> {
-        let mut args = vec![what.to_owned(), "--file=-".to_owned()];
+    async fn restore_to_text(&self, what: &[&str], list: Option<&Path>) -> Result<String> {
+        let mut args: Vec<String> = what.iter().map(|arg| (*arg).to_owned()).collect();
+        args.push("--file=-".to_owned());
         if let Some(list) = list {
             args.push(format!("--use-list={}", list.display()));
         }
@@ -165,7 +167,6 @@ impl Rebuild<'_> {
 
     async fn restore_in_parallel(&self, staging: &PgUrl, list: &Path, jobs: usize) -> Result<()> {
         let mut args = vec![
-            "--section=post-data".to_owned(),
             "--exit-on-error".to_owned(),
             format!("--jobs={jobs}"),
             format!("--use-list={}", list.display()),
