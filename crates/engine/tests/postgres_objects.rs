@@ -6,7 +6,8 @@
 //!   however their roles are spelled; only real, missing roles are reported;
 //! - extended statistics, filled by the copy's `ANALYZE`;
 //! - large objects' owners, grants and comments;
-//! - publications, never subscriptions.
+//! - publications, never subscriptions;
+//! - without owners and grants, what pg_restore `--no-owner` keeps (policies, comments).
 //!
 //! Roles are per cluster and the clusters are shared: each test uses its own roles.
 
@@ -332,4 +333,57 @@ fn publications_come_over_and_subscriptions_never() {
         "the source itself"
     );
     assert_eq!(rows(target(), &copy_db, subscriptions), ["0"]);
+}
+
+/// Without owners and grants, what pg_restore `--no-owner --no-privileges` keeps is
+/// still kept: row-level security policies, comments on large objects, statistics.
+#[test]
+fn without_owners_and_grants_policies_and_comments_remain() {
+    const OWNER: &str = "obj_plain_owner";
+    role(OWNER, true);
+    let db = source().create_database("plain").expect("source database");
+    script(
+        source(),
+        &db,
+        "CREATE TABLE notes (id integer PRIMARY KEY, a integer, b integer);
+         INSERT INTO notes SELECT g, g % 5, g % 10 FROM generate_series(1, 1000) g;
+         ALTER TABLE notes ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY small ON notes FOR SELECT USING (id < 10);
+         CREATE STATISTICS notes_ab (ndistinct) ON a, b FROM notes;
+         ALTER TABLE notes OWNER TO obj_plain_owner;
+         SELECT lo_from_bytea(4444001, 'note') \\g /dev/null
+         ALTER LARGE OBJECT 4444001 OWNER TO obj_plain_owner;
+         COMMENT ON LARGE OBJECT 4444001 IS 'kept';",
+    );
+    let options = CopyOptions {
+        jobs: Some(2),
+        verify: true,
+        owners_and_grants: false,
+        ..CopyOptions::default()
+    };
+    let staging = ENGINE.staging_location(&pg(target().url(&db)), &op_id());
+    ENGINE
+        .copy(&pg(source().url(&db)), &staging, &options, &Silent)
+        .unwrap_or_else(|e| panic!("copy {db} into {staging}: {e}"));
+    let copy_db = dbname(&staging);
+    let checks = [
+        ("SELECT polname FROM pg_policy", "small"),
+        (
+            "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relname = 'notes'",
+            "postgres",
+        ),
+        (
+            "SELECT pg_get_userbyid(lomowner) || ' ' || obj_description(oid, 'pg_largeobject')
+             FROM pg_largeobject_metadata",
+            "postgres kept",
+        ),
+        (
+            "SELECT (d.stxdndistinct IS NOT NULL)::text FROM pg_statistic_ext s
+             JOIN pg_statistic_ext_data d ON d.stxoid = s.oid",
+            "true",
+        ),
+    ];
+    for (query, expected) in checks {
+        assert_eq!(rows(target(), &copy_db, query), [expected], "{query}");
+    }
 }
