@@ -6,7 +6,8 @@
 //!   however their roles are spelled; only real, missing roles are reported;
 //! - extended statistics, filled by the copy's `ANALYZE`;
 //! - large objects' owners, grants and comments;
-//! - publications, never subscriptions;
+//! - publications, never subscriptions; those only a superuser may create are left
+//!   out, and said, when the target user is not one;
 //! - without owners and grants, what pg_restore `--no-owner` keeps (policies, comments).
 //!
 //! Roles are per cluster and the clusters are shared: each test uses its own roles.
@@ -386,4 +387,59 @@ fn without_owners_and_grants_policies_and_comments_remain() {
     for (query, expected) in checks {
         assert_eq!(rows(target(), &copy_db, query), [expected], "{query}");
     }
+}
+
+/// Only a superuser may publish all tables or a schema's (managed services rarely give
+/// one): a target user who is not one gets the other publications and is told which
+/// were left out, instead of a failed copy.
+#[test]
+fn publications_only_a_superuser_may_create_are_left_out_and_said() {
+    let (user, password) = ("obj_pub_creator", "pub-Creator-Pw-77");
+    target()
+        .create_role(user, password, "LOGIN CREATEDB")
+        .expect("target user");
+    let db = source().create_database("pubsu").expect("source database");
+    script(
+        source(),
+        &db,
+        "CREATE SCHEMA sales;
+         CREATE TABLE t (id integer PRIMARY KEY);
+         CREATE TABLE sales.orders (id integer PRIMARY KEY);
+         INSERT INTO t SELECT generate_series(1, 10);
+         CREATE PUBLICATION p_t FOR TABLE t;
+         COMMENT ON PUBLICATION p_t IS 'kept';
+         CREATE PUBLICATION p_all FOR ALL TABLES;
+         COMMENT ON PUBLICATION p_all IS 'left out';
+         CREATE PUBLICATION p_sales FOR TABLES IN SCHEMA sales;",
+    );
+    let options = CopyOptions {
+        jobs: Some(2),
+        verify: true,
+        owners_and_grants: true,
+        ..CopyOptions::default()
+    };
+    let target_url = target().url_as(user, password, &db);
+    let staging = ENGINE.staging_location(&pg(target_url), &op_id());
+    let stats = ENGINE
+        .copy(&pg(source().url(&db)), &staging, &options, &Silent)
+        .unwrap_or_else(|e| panic!("copy {db} into {staging} as {user}: {e}"));
+    let copy_db = dbname(&staging);
+    assert_eq!(
+        rows(
+            target(),
+            &copy_db,
+            "SELECT p.pubname || ' ' || t.tablename || ' '
+                    || obj_description(p.oid, 'pg_publication')
+             FROM pg_publication p LEFT JOIN pg_publication_tables t USING (pubname)"
+        ),
+        ["p_t t kept"]
+    );
+    assert!(
+        stats.method.contains(
+            "left out publications of all tables or of schemas, which only a superuser may \
+             create: p_all, p_sales"
+        ),
+        "{}",
+        stats.method
+    );
 }

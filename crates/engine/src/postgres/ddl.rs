@@ -23,8 +23,16 @@ use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
 use tokio_postgres::Client;
 
-/// Entry types that name roles beyond their owner, applied after filtering.
-const ROLE_ENTRY_TYPES: [&str; 3] = ["ACL", "DEFAULT ACL", "POLICY"];
+/// Entries applied after filtering, by how their listing lines start after the ids:
+/// those that name roles beyond their owner, and publications (some need a superuser).
+const FILTERED_ENTRIES: [&str; 6] = [
+    "ACL ",
+    "DEFAULT ACL ",
+    "POLICY ",
+    "PUBLICATION ",
+    "COMMENT - PUBLICATION ",
+    "SECURITY LABEL - PUBLICATION ",
+];
 
 /// The roles of the target server, as far as rebuilding the schema cares.
 #[derive(Default)]
@@ -34,12 +42,18 @@ pub(crate) struct TargetRoles {
     /// Roles dataalm's user may act as: objects may be given to them, default
     /// privileges set for them.
     pub assumable: BTreeSet<String>,
+    /// Superusers: only they may own a publication of all tables or of a schema's.
+    pub superusers: BTreeSet<String>,
+    /// Whether dataalm's user is a superuser, who alone may create those.
+    pub superuser: bool,
 }
 
 pub(crate) async fn roles(client: &Client) -> Result<TargetRoles> {
     let rows = client
         .query(
-            "SELECT rolname::text, pg_has_role(current_user, oid, 'MEMBER') FROM pg_roles",
+            "SELECT rolname::text, pg_has_role(current_user, oid, 'MEMBER'), rolsuper,
+                    rolname = current_user
+             FROM pg_roles",
             &[],
         )
         .await
@@ -47,8 +61,13 @@ pub(crate) async fn roles(client: &Client) -> Result<TargetRoles> {
     let mut roles = TargetRoles::default();
     for row in rows {
         let (name, member): (String, bool) = (row.get(0), row.get(1));
+        let (superuser, me): (bool, bool) = (row.get(2), row.get(3));
         if member {
             roles.assumable.insert(name.clone());
+        }
+        if superuser {
+            roles.superuser |= me;
+            roles.superusers.insert(name.clone());
         }
         roles.existing.insert(name);
     }
@@ -82,6 +101,32 @@ pub(crate) struct Rebuild<'a> {
 pub(crate) struct Filtered {
     pub sql: String,
     pub missing_roles: BTreeSet<String>,
+    /// Publications only a superuser may create, when dataalm's user is not one.
+    pub left_out_publications: BTreeSet<String>,
+}
+
+/// What post-data left out.
+pub(crate) struct PostData {
+    pub missing_roles: BTreeSet<String>,
+    pub left_out_publications: BTreeSet<String>,
+}
+
+impl PostData {
+    /// Says which publications were left out, if any.
+    pub(crate) fn note(&self) -> String {
+        if self.left_out_publications.is_empty() {
+            return String::new();
+        }
+        let names: Vec<&str> = self
+            .left_out_publications
+            .iter()
+            .map(String::as_str)
+            .collect();
+        format!(
+            "; left out publications of all tables or of schemas, which only a superuser may create: {}",
+            names.join(", ")
+        )
+    }
 }
 
 impl Rebuild<'_> {
@@ -99,14 +144,14 @@ impl Rebuild<'_> {
     }
 
     /// Builds indexes, constraints and triggers `jobs` at a time, then gives owners,
-    /// then privileges and policies.
+    /// then privileges, policies and publications.
     pub(crate) async fn post_data(
         &self,
         staging: &PgUrl,
         client: &Client,
         jobs: usize,
         built: &HashSet<CatalogId>,
-    ) -> Result<BTreeSet<String>> {
+    ) -> Result<PostData> {
         // The lists hold post-data entries only, so no `--section` is needed below: with
         // one, pg_restore would judge an entry without a section of its own (a comment)
         // by the entry listed before it, and drop comments on objects built early.
@@ -141,7 +186,10 @@ impl Rebuild<'_> {
         )
         .await?;
         missing.extend(filtered.missing_roles);
-        Ok(missing)
+        Ok(PostData {
+            missing_roles: missing,
+            left_out_publications: filtered.left_out_publications,
+        })
     }
 
     /// `pg_restore` writing SQL (or the listing) to standard output.
@@ -220,8 +268,8 @@ fn write_file(path: &Path, text: &str) -> Result<()> {
     })
 }
 
-/// Splits a `pg_restore --list` into the entries without other roles and those with,
-/// leaving out those already `built`.
+/// Splits a `pg_restore --list` into the entries built in parallel and those applied
+/// after filtering, leaving out those already `built`.
 fn split_listing(listing: &str, built: &HashSet<CatalogId>) -> (String, String) {
     let mut plain = String::new();
     let mut with_roles = String::new();
@@ -230,10 +278,7 @@ fn split_listing(listing: &str, built: &HashSet<CatalogId>) -> (String, String) 
         let kind = line.split_once("; ").map_or("", |(_, rest)| rest);
         // `<table oid> <oid> <TYPE> <schema> <name> <owner>`
         let kind = kind.splitn(3, ' ').nth(2).unwrap_or("");
-        let target = if ROLE_ENTRY_TYPES
-            .iter()
-            .any(|t| kind.starts_with(&format!("{t} ")))
-        {
+        let target = if FILTERED_ENTRIES.iter().any(|t| kind.starts_with(t)) {
             &mut with_roles
         } else {
             &mut plain
@@ -294,8 +339,10 @@ fn parse_header(line: &str) -> Option<(&str, &str)> {
 }
 
 /// Leaves out what names roles the target lacks, or owners dataalm's user cannot give
-/// objects to: owner statements, grants and revokes, policies. psql's `\restrict`
-/// lines are dropped too; they are not SQL.
+/// objects to: owner statements, grants and revokes, policies. Publications of all
+/// tables or of schemas are left out whole unless dataalm's user is a superuser, and
+/// keep their owner only if it is one. psql's `\restrict` lines are dropped too; they
+/// are not SQL.
 fn filter_entries(sql: &str, roles: &TargetRoles) -> Filtered {
     let lacks = |role: &str, membership: bool| {
         let known = if membership {
@@ -306,8 +353,23 @@ fn filter_entries(sql: &str, roles: &TargetRoles) -> Filtered {
         !role.eq_ignore_ascii_case("public") && !known.contains(role)
     };
     let mut missing_roles = BTreeSet::new();
+    let mut left_out_publications = BTreeSet::new();
     let mut out = String::with_capacity(sql.len());
-    for entry in entries(sql) {
+    let entries = entries(sql);
+    let superuser_only = publications_needing_superuser(&entries);
+    for entry in entries {
+        let superuser_publication =
+            publication_of(&entry).filter(|name| superuser_only.contains(name));
+        if let Some(name) = &superuser_publication
+            && !roles.superuser
+        {
+            left_out_publications.insert(name.clone());
+            continue;
+        }
+        let owner_may_not = |owner: &str| {
+            lacks(owner, true)
+                || (superuser_publication.is_some() && !roles.superusers.contains(owner))
+        };
         let mut lines = entry.lines;
         match entry.kind {
             "ACL" | "DEFAULT ACL" => lines.retain(|line| {
@@ -330,7 +392,7 @@ fn filter_entries(sql: &str, roles: &TargetRoles) -> Filtered {
                     continue;
                 }
             }
-            _ if !entry.owner.is_empty() && lacks(entry.owner, true) => {
+            _ if !entry.owner.is_empty() && owner_may_not(entry.owner) => {
                 if let Some(at) = lines
                     .iter()
                     .rposition(|line| is_owner_line(line, entry.owner))
@@ -352,6 +414,7 @@ fn filter_entries(sql: &str, roles: &TargetRoles) -> Filtered {
     Filtered {
         sql: out,
         missing_roles,
+        left_out_publications,
     }
 }
 
@@ -383,7 +446,53 @@ fn owner_statements(sql: &str, roles: &TargetRoles) -> Filtered {
     Filtered {
         sql: out,
         missing_roles,
+        left_out_publications: BTreeSet::new(),
     }
+}
+
+/// Publications only a superuser may create and own: of all tables, or of a schema's.
+fn publications_needing_superuser(entries: &[Entry]) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for entry in entries {
+        for line in &entry.lines {
+            let needs = match entry.kind {
+                "PUBLICATION" => line.strip_prefix("CREATE PUBLICATION ").and_then(|rest| {
+                    let (name, used) = identifier_len(rest);
+                    rest[used..].starts_with(" FOR ALL TABLES").then_some(name)
+                }),
+                "PUBLICATION TABLES IN SCHEMA" => {
+                    line.strip_prefix("ALTER PUBLICATION ").map(identifier)
+                }
+                _ => None,
+            };
+            names.extend(needs);
+        }
+    }
+    names
+}
+
+/// The publication an entry makes, adds to, owns or describes.
+fn publication_of(entry: &Entry) -> Option<String> {
+    let prefixes: &[&str] = match entry.kind {
+        "PUBLICATION" | "PUBLICATION TABLE" | "PUBLICATION TABLES IN SCHEMA" => {
+            &["CREATE PUBLICATION ", "ALTER PUBLICATION "]
+        }
+        "COMMENT" => &["COMMENT ON PUBLICATION "],
+        "SECURITY LABEL" => &[" ON PUBLICATION "],
+        _ => return None,
+    };
+    entry.lines.iter().find_map(|line| {
+        prefixes.iter().find_map(|prefix| {
+            let at = if entry.kind == "SECURITY LABEL" {
+                line.starts_with("SECURITY LABEL ")
+                    .then(|| line.find(prefix))
+                    .flatten()?
+            } else {
+                line.starts_with(prefix).then_some(0)?
+            };
+            Some(identifier(&line[at + prefix.len()..]))
+        })
+    })
 }
 
 fn is_restrict_line(line: &str) -> bool {
@@ -495,6 +604,8 @@ mod tests {
         TargetRoles {
             existing: names.clone(),
             assumable: names,
+            superusers: BTreeSet::new(),
+            superuser: true,
         }
     }
 
@@ -560,15 +671,71 @@ mod tests {
 
     #[test]
     fn listings_split_by_entry_type() {
-        let listing = ";\n; Archive\n3; 2606 1 CONSTRAINT public t t_pkey app\n4; 0 0 ACL public TABLE t app\n5; 0 0 DEFAULT ACL - DEFAULT PRIVILEGES FOR TABLES app\n6; 1 2 POLICY public t p app\n7; 1 3 EVENT TRIGGER - e gone\n";
+        let listing = ";\n; Archive\n3; 2606 1 CONSTRAINT public t t_pkey app\n4; 0 0 ACL public TABLE t app\n5; 0 0 DEFAULT ACL - DEFAULT PRIVILEGES FOR TABLES app\n6; 1 2 POLICY public t p app\n7; 1 3 EVENT TRIGGER - e gone\n8; 6104 4 PUBLICATION - p app\n10; 0 0 COMMENT - PUBLICATION p app\n11; 6106 5 PUBLICATION TABLE public p t app\n12; 0 0 COMMENT public TABLE t app\n";
         let built: HashSet<CatalogId> = [(2606, 9)].into();
         let listing = format!("{listing}9; 2606 9 CONSTRAINT public t t_built app\n");
         let (plain, with_roles) = split_listing(&listing, &built);
         assert_eq!(
             plain,
-            "3; 2606 1 CONSTRAINT public t t_pkey app\n7; 1 3 EVENT TRIGGER - e gone\n"
+            "3; 2606 1 CONSTRAINT public t t_pkey app\n7; 1 3 EVENT TRIGGER - e gone\n12; 0 0 COMMENT public TABLE t app\n"
         );
-        assert_eq!(with_roles.lines().count(), 3);
+        assert_eq!(with_roles.lines().count(), 6);
+    }
+
+    /// Publications of all tables or of schemas need a superuser to create and own;
+    /// without one, each is left out whole (comment included), and said.
+    #[test]
+    fn publications_needing_a_superuser_are_left_out_whole_without_one() {
+        let sql = [
+            header_only("p_t", "PUBLICATION", "app", "CREATE PUBLICATION p_t WITH (publish = 'insert');\n\n\nALTER PUBLICATION p_t OWNER TO app;"),
+            header_only("PUBLICATION p_t", "COMMENT", "app", "COMMENT ON PUBLICATION p_t IS 'kept';"),
+            entry("p_t t", "PUBLICATION TABLE", "app", "ALTER PUBLICATION p_t ADD TABLE ONLY public.t;"),
+            header_only("p_all", "PUBLICATION", "app", "CREATE PUBLICATION p_all FOR ALL TABLES WITH (publish = 'insert');\n\n\nALTER PUBLICATION p_all OWNER TO app;"),
+            header_only("PUBLICATION p_all", "COMMENT", "app", "COMMENT ON PUBLICATION p_all IS 'gone';"),
+            header_only("Sales Pub", "PUBLICATION", "app", "CREATE PUBLICATION \"Sales Pub\" WITH (publish = 'insert');"),
+            entry("Sales Pub sales", "PUBLICATION TABLES IN SCHEMA", "app", "ALTER PUBLICATION \"Sales Pub\" ADD TABLES IN SCHEMA sales;"),
+            header_only("PUBLICATION \"Sales Pub\"", "SECURITY LABEL", "app", "SECURITY LABEL FOR dummy ON PUBLICATION \"Sales Pub\" IS 'x';"),
+        ]
+        .concat();
+        let mut target = roles(&["app"]);
+        target.superuser = false;
+        let filtered = filter_entries(&sql, &target);
+        assert!(filtered.sql.contains("CREATE PUBLICATION p_t WITH"));
+        assert!(filtered.sql.contains("ALTER PUBLICATION p_t OWNER TO app;"));
+        assert!(filtered.sql.contains("'kept'"));
+        assert!(filtered.sql.contains("ADD TABLE ONLY public.t"));
+        for gone in ["p_all", "gone", "Sales Pub", "sales", "SECURITY LABEL"] {
+            assert!(
+                !filtered.sql.contains(gone),
+                "{gone} is still in\n{}",
+                filtered.sql
+            );
+        }
+        assert_eq!(
+            filtered
+                .left_out_publications
+                .into_iter()
+                .collect::<Vec<_>>(),
+            ["Sales Pub", "p_all"]
+        );
+        assert!(filtered.missing_roles.is_empty());
+
+        // A superuser creates them all, but gives them only to a superuser.
+        target.superuser = true;
+        let filtered = filter_entries(&sql, &target);
+        assert!(filtered.sql.contains("FOR ALL TABLES"));
+        assert!(filtered.sql.contains("ADD TABLES IN SCHEMA sales"));
+        assert!(
+            !filtered
+                .sql
+                .contains("ALTER PUBLICATION p_all OWNER TO app;")
+        );
+        assert!(filtered.sql.contains("ALTER PUBLICATION p_t OWNER TO app;"));
+        assert!(filtered.left_out_publications.is_empty());
+        assert_eq!(
+            filtered.missing_roles.into_iter().collect::<Vec<_>>(),
+            ["app"]
+        );
     }
 
     fn header_only(name: &str, kind: &str, owner: &str, body: &str) -> String {

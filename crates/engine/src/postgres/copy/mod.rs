@@ -146,12 +146,11 @@ async fn run(
     let staging_client = staging_client.0;
     clock.lap("sequences and large objects");
     let built = &facts.early_indexes.entries;
-    missing_roles.extend(
-        rebuild
-            .post_data(staging, staging_client, jobs, built)
-            .await
-            .map_err(|e| to.named(e))?,
-    );
+    let post_data = rebuild
+        .post_data(staging, staging_client, jobs, built)
+        .await
+        .map_err(|e| to.named(e))?;
+    missing_roles.extend(post_data.missing_roles.iter().cloned());
     clock.lap("indexes, constraints and triggers");
     objects::refresh_materialized_views(staging_client, &to, &facts.materialized_views).await?;
     // Loaded tables were analyzed as they were finished; these have no rows of their own
@@ -185,10 +184,11 @@ async fn run(
         bytes: copied.bytes,
         tables,
         method: format!(
-            "binary COPY in {jobs} streams from one snapshot{}{}{}",
+            "binary COPY in {jobs} streams from one snapshot{}{}{}{}",
             if options.verify { ", verified" } else { "" },
             catalog::text_tables(&facts.tables),
             left_out(&missing_roles),
+            post_data.note()
         ) + &database::describe_left_out(&settings.settings),
     })
 }
