@@ -8,12 +8,14 @@
 //! grants and policies for roles it lacks, and the roles are reported.
 //!
 //! - pre-data (types, tables, functions, views) is applied as filtered SQL text;
-//! - post-data is built in three passes: indexes, constraints, triggers and
-//!   publications by `pg_restore -j`, which knows their dependencies and builds them in
-//!   parallel, without owners; then the owner statements of pg_restore's SQL for that
-//!   part, filtered; then privileges and policies as filtered SQL text.
+//! - post-data is built in three passes: indexes, constraints and triggers by
+//!   `pg_restore -j`, which knows their dependencies and builds them in parallel,
+//!   without owners; then the owner statements of pg_restore's SQL for that part,
+//!   filtered; then privileges, policies and publications as filtered SQL text.
 //!
-//! Subscriptions are never copied: a copy must not connect to anything.
+//! Publications of all tables or of schemas need a superuser; without one they are
+//! left out and reported. Subscriptions are never copied: a copy must not connect to
+//! anything.
 
 use super::conn::{PgUrl, blocking, exec, sql_error};
 use super::indexes::{CatalogId, listing_id};

@@ -142,44 +142,53 @@ fn large_object_statements(
     let (oid, owner, comment): (u32, String, Option<String>) = (row.get(0), row.get(1), row.get(2));
     let mut sql = String::new();
     if let Some(comment) = comment {
-        sql.push_str(&format!(
-            "COMMENT ON LARGE OBJECT {oid} IS {};\n",
-            quote_literal(&comment)
-        ));
+        let comment = quote_literal(&comment);
+        sql.push_str(&format!("COMMENT ON LARGE OBJECT {oid} IS {comment};\n"));
     }
     if !keep_owners {
         return sql;
     }
     if roles.assumable.contains(&owner) {
-        sql.push_str(&format!(
-            "ALTER LARGE OBJECT {oid} OWNER TO {};\n",
-            quote_name(&owner)
-        ));
+        let owner = quote_name(&owner);
+        sql.push_str(&format!("ALTER LARGE OBJECT {oid} OWNER TO {owner};\n"));
     } else {
         missing.insert(owner);
     }
-    let grantees: Vec<Option<String>> = row.get(3);
-    let privileges: Vec<String> = row.get(4);
-    let grantable: Vec<bool> = row.get(5);
-    for ((grantee, privilege), grantable) in grantees.into_iter().zip(privileges).zip(grantable) {
-        let grantee = match grantee {
-            None => "PUBLIC".to_owned(),
-            Some(role) if roles.existing.contains(&role) => quote_name(&role),
-            Some(role) => {
-                missing.insert(role);
-                continue;
-            }
-        };
-        // Only these two exist for large objects; anything else is not passed on.
-        if !matches!(privilege.as_str(), "SELECT" | "UPDATE") {
-            continue;
-        }
-        let option = if grantable { " WITH GRANT OPTION" } else { "" };
-        sql.push_str(&format!(
-            "GRANT {privilege} ON LARGE OBJECT {oid} TO {grantee}{option};\n"
-        ));
+    let grants = row.get::<_, Vec<Option<String>>>(3).into_iter().zip(
+        row.get::<_, Vec<String>>(4)
+            .into_iter()
+            .zip(row.get::<_, Vec<bool>>(5)),
+    );
+    for (grantee, (privilege, grantable)) in grants {
+        sql.push_str(&grant(oid, grantee, &privilege, grantable, roles, missing));
     }
     sql
+}
+
+/// `GRANT privilege ON LARGE OBJECT oid TO grantee` (PUBLIC for none), or nothing if
+/// the target lacks the grantee.
+fn grant(
+    oid: u32,
+    grantee: Option<String>,
+    privilege: &str,
+    grantable: bool,
+    roles: &TargetRoles,
+    missing: &mut BTreeSet<String>,
+) -> String {
+    // Only these two exist for large objects; anything else is not passed on.
+    if !matches!(privilege, "SELECT" | "UPDATE") {
+        return String::new();
+    }
+    let grantee = match grantee {
+        None => "PUBLIC".to_owned(),
+        Some(role) if roles.existing.contains(&role) => quote_name(&role),
+        Some(role) => {
+            missing.insert(role);
+            return String::new();
+        }
+    };
+    let option = if grantable { " WITH GRANT OPTION" } else { "" };
+    format!("GRANT {privilege} ON LARGE OBJECT {oid} TO {grantee}{option};\n")
 }
 
 /// In creation order, so a view built on another is refreshed after it.
