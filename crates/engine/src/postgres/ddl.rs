@@ -421,7 +421,8 @@ fn filter_entries(sql: &str, roles: &TargetRoles) -> Filtered {
 }
 
 /// The owner statements of pg_restore's SQL (`ALTER ... OWNER TO r;`) for the owners
-/// dataalm's user may give objects to, and the owners left out. Entries without an
+/// dataalm's user may give objects to (event triggers: superusers), and the owners left
+/// out. Entries without an
 /// owner statement (extensions, casts, indexes...) name no role.
 fn owner_statements(sql: &str, roles: &TargetRoles) -> Filtered {
     let mut missing_roles = BTreeSet::new();
@@ -438,7 +439,10 @@ fn owner_statements(sql: &str, roles: &TargetRoles) -> Filtered {
         else {
             continue;
         };
-        if roles.assumable.contains(entry.owner) {
+        // An event trigger's owner must be a superuser, as pg_restore would find out.
+        let may_own = roles.assumable.contains(entry.owner)
+            && (entry.kind != "EVENT TRIGGER" || roles.superusers.contains(entry.owner));
+        if may_own {
             out.push_str(line);
             out.push('\n');
         } else {
@@ -755,6 +759,7 @@ mod tests {
             entry("t t_pkey", "CONSTRAINT", "Mixed Case Role", "ALTER TABLE ONLY public.t\n    ADD CONSTRAINT t_pkey PRIMARY KEY (a);"),
             entry("s", "STATISTICS", "Mixed Case Role", "CREATE STATISTICS public.s ON a, b FROM public.t;\n\n\nALTER STATISTICS public.s OWNER TO \"Mixed Case Role\";"),
             entry("p", "PUBLICATION", "gone", "CREATE PUBLICATION p;\n\n\nALTER PUBLICATION p OWNER TO gone;"),
+            header_only("e", "EVENT TRIGGER", "Mixed Case Role", "CREATE EVENT TRIGGER e ON ddl_command_end\n   EXECUTE FUNCTION public.f();\n\n\nALTER EVENT TRIGGER e OWNER TO \"Mixed Case Role\";"),
         ]
         .concat();
         let owners = owner_statements(&sql, &roles(&["Mixed Case Role"]));
@@ -764,7 +769,7 @@ mod tests {
         );
         assert_eq!(
             owners.missing_roles.into_iter().collect::<Vec<_>>(),
-            ["gone"]
+            ["Mixed Case Role", "gone"]
         );
     }
 }
