@@ -94,14 +94,15 @@ pub(crate) async fn server_version(client: &Client) -> PgResult<i32> {
 }
 
 /// The settings of the database named `$1`: (role, or none for the whole database;
-/// `name=value`).
+/// `name=value`), in the order they were made, which is the order they are kept in.
 pub(crate) const SETTINGS_SQL: &str = "
-    SELECT r.rolname::text, pg_catalog.unnest(s.setconfig)
+    SELECT r.rolname::text, c.setting
     FROM pg_catalog.pg_db_role_setting s
     JOIN pg_catalog.pg_database d ON d.oid = s.setdatabase
     LEFT JOIN pg_catalog.pg_roles r ON r.oid = s.setrole
+    CROSS JOIN LATERAL pg_catalog.unnest(s.setconfig) WITH ORDINALITY AS c(setting, n)
     WHERE d.datname = $1
-    ORDER BY 1 NULLS FIRST, 2";
+    ORDER BY 1 NULLS FIRST, c.n";
 
 /// One `ALTER ... SET` made for a database: for all of it, or for one role in it.
 pub(crate) struct DatabaseSetting {
