@@ -7,47 +7,11 @@
 //! Two throw-away clusters for this binary (`source`, `target`), one database per test.
 
 use dataalm_core::progress::Silent;
-use dataalm_core::{CopyOptions, Location};
 use dataalm_engine::Engine;
-use dataalm_engine::postgres::PgEngine;
 use dataalm_pgtest::Cluster;
 
-const ENGINE: PgEngine = PgEngine;
-
-fn source() -> &'static Cluster {
-    Cluster::shared("source")
-}
-
-fn target() -> &'static Cluster {
-    Cluster::shared("target")
-}
-
-fn pg(url: String) -> Location {
-    Location::Postgres(url)
-}
-
-fn options() -> CopyOptions {
-    CopyOptions {
-        jobs: Some(2),
-        verify: true,
-        owners_and_grants: true,
-        ..CopyOptions::default()
-    }
-}
-
-fn psql(cluster: &Cluster, db: &str, sql: &str) -> String {
-    cluster
-        .psql(db, sql)
-        .unwrap_or_else(|e| panic!("psql on {db}: {e}\n{sql}"))
-        .trim()
-        .to_owned()
-}
-
-fn script(cluster: &Cluster, db: &str, sql: &str) {
-    cluster
-        .psql_script(db, sql)
-        .unwrap_or_else(|e| panic!("script on {db}: {e}\n{sql}"));
-}
+mod common;
+use common::*;
 
 /// The settings of database `db` as `role|name=value` lines (`-` for the database's own).
 fn settings(cluster: &Cluster, db: &str) -> Vec<String> {

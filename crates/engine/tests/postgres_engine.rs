@@ -14,75 +14,19 @@
 //!
 //! Nothing here sets environment variables: the tests share one process.
 
+use dataalm_core::Location;
 use dataalm_core::progress::Silent;
-use dataalm_core::{CopyOptions, Location};
 use dataalm_engine::Engine;
-use dataalm_engine::postgres::{PgEngine, table_checksums};
+use dataalm_engine::postgres::table_checksums;
 use dataalm_pgtest::{Cluster, SUPERUSER};
 use sha2::{Digest, Sha256};
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-const ENGINE: PgEngine = PgEngine;
-
-fn source() -> &'static Cluster {
-    Cluster::shared("source")
-}
-
-fn target() -> &'static Cluster {
-    Cluster::shared("target")
-}
-
-fn pg(url: String) -> Location {
-    Location::Postgres(url)
-}
-
-/// Two lanes, verified, owners and grants kept, and tables over 64 kB split into
-/// ranges so that path is taken on test-sized data.
-fn options() -> CopyOptions {
-    CopyOptions {
-        jobs: Some(2),
-        verify: true,
-        owners_and_grants: true,
-        split_bytes: 64 << 10,
-    }
-}
-
-/// An operation id shaped like the real ones (`op-20261126-011500-ab12`).
-fn op_id() -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "op-20260101-000000-{:04x}",
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// The database a location names (engine-made names are plain ASCII, no escapes).
-fn dbname(location: &Location) -> String {
-    let Location::Postgres(url) = location else {
-        panic!("not a PostgreSQL location: {location}");
-    };
-    let name = url.rsplit('/').next().unwrap_or_default();
-    let name = name.split('?').next().unwrap_or_default();
-    assert!(!name.contains('%'), "unexpected escape in {name}");
-    name.to_owned()
-}
-
-fn psql(cluster: &Cluster, db: &str, sql: &str) -> String {
-    cluster
-        .psql(db, sql)
-        .unwrap_or_else(|e| panic!("psql on {db}: {e}\n{sql}"))
-        .trim()
-        .to_owned()
-}
-
-fn script(cluster: &Cluster, db: &str, sql: &str) {
-    cluster
-        .psql_script(db, sql)
-        .unwrap_or_else(|e| panic!("script on {db}: {e}"));
-}
+mod common;
+use common::*;
 
 fn client(cluster: &Cluster, db: &str) -> postgres::Client {
     cluster

@@ -12,50 +12,13 @@
 //!
 //! Roles are per cluster and the clusters are shared: each test uses its own roles.
 
+use dataalm_core::CopyOptions;
 use dataalm_core::progress::Silent;
-use dataalm_core::{CopyOptions, Location};
-use dataalm_engine::postgres::PgEngine;
 use dataalm_engine::{CopyStats, Engine};
 use dataalm_pgtest::Cluster;
-use std::sync::atomic::{AtomicU32, Ordering};
 
-const ENGINE: PgEngine = PgEngine;
-
-fn source() -> &'static Cluster {
-    Cluster::shared("source")
-}
-
-fn target() -> &'static Cluster {
-    Cluster::shared("target")
-}
-
-fn pg(url: String) -> Location {
-    Location::Postgres(url)
-}
-
-/// An operation id shaped like the real ones (`op-20261126-011500-ab12`).
-fn op_id() -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "op-20260202-000000-{:04x}",
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// The database a location names (engine-made names are plain ASCII, no escapes).
-fn dbname(location: &Location) -> String {
-    let Location::Postgres(url) = location else {
-        panic!("not a PostgreSQL location: {location}");
-    };
-    let name = url.rsplit('/').next().unwrap_or_default();
-    name.split('?').next().unwrap_or_default().to_owned()
-}
-
-fn script(cluster: &Cluster, db: &str, sql: &str) {
-    cluster
-        .psql_script(db, sql)
-        .unwrap_or_else(|e| panic!("script on {db}: {e}\n{sql}"));
-}
+mod common;
+use common::*;
 
 /// Every row of a query, each as its columns' text joined by `|` (`NULL` for null).
 fn rows(cluster: &Cluster, db: &str, sql: &str) -> Vec<String> {

@@ -15,73 +15,17 @@
 //!   gives indexes (operator classes, expressions, predicates) the copy rebuilds the
 //!   same.
 
+use dataalm_core::Location;
 use dataalm_core::progress::Silent;
-use dataalm_core::{CopyOptions, Location};
-use dataalm_engine::postgres::{PgEngine, table_checksums};
+use dataalm_engine::postgres::table_checksums;
 use dataalm_engine::{CopyStats, Engine};
-use dataalm_pgtest::Cluster;
 use std::sync::Once;
-use std::sync::atomic::{AtomicU32, Ordering};
 
-const ENGINE: PgEngine = PgEngine;
+mod common;
+use common::*;
 
 /// A role on both servers, so `regrole` and `aclitem` values can name it in the copy.
 const SHARED_ROLE: &str = "ty_shared";
-
-fn source() -> &'static Cluster {
-    Cluster::shared("source")
-}
-
-fn target() -> &'static Cluster {
-    Cluster::shared("target")
-}
-
-fn pg(url: String) -> Location {
-    Location::Postgres(url)
-}
-
-/// Two lanes, verified, and tables over 64 kB split into ranges so that path is taken
-/// on test-sized data.
-fn options() -> CopyOptions {
-    CopyOptions {
-        jobs: Some(2),
-        verify: true,
-        owners_and_grants: true,
-        split_bytes: 64 << 10,
-    }
-}
-
-/// An operation id shaped like the real ones (`op-20261126-011500-ab12`).
-fn op_id() -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "op-20260102-000000-{:04x}",
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// The database a location names (engine-made names are plain ASCII, no escapes).
-fn dbname(location: &Location) -> String {
-    let Location::Postgres(url) = location else {
-        panic!("not a PostgreSQL location: {location}");
-    };
-    let name = url.rsplit('/').next().unwrap_or_default();
-    name.split('?').next().unwrap_or_default().to_owned()
-}
-
-fn psql(cluster: &Cluster, db: &str, sql: &str) -> String {
-    cluster
-        .psql(db, sql)
-        .unwrap_or_else(|e| panic!("psql on {db}: {e}\n{sql}"))
-        .trim()
-        .to_owned()
-}
-
-fn script(cluster: &Cluster, db: &str, sql: &str) {
-    cluster
-        .psql_script(db, sql)
-        .unwrap_or_else(|e| panic!("script on {db}: {e}"));
-}
 
 /// The shared role, made once on each server; on the source after oids are burnt, so
 /// its oid differs between the servers like every other object's.

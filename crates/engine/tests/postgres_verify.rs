@@ -10,66 +10,13 @@
 //! for the settings test; one database per test so the tests run in parallel.
 
 use dataalm_core::progress::Silent;
-use dataalm_core::{CopyOptions, Location};
-use dataalm_engine::postgres::{PgEngine, compare, table_checksums};
+use dataalm_engine::postgres::{compare, table_checksums};
 use dataalm_engine::{Engine, Error};
 use dataalm_pgtest::{Cluster, ClusterOptions};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-const ENGINE: PgEngine = PgEngine;
-
-fn source() -> &'static Cluster {
-    Cluster::shared("source")
-}
-
-fn target() -> &'static Cluster {
-    Cluster::shared("target")
-}
-
-fn pg(url: String) -> Location {
-    Location::Postgres(url)
-}
-
-/// Two lanes, verified, tables over 64 kB split into ranges.
-fn options() -> CopyOptions {
-    CopyOptions {
-        jobs: Some(2),
-        verify: true,
-        owners_and_grants: true,
-        split_bytes: 64 << 10,
-    }
-}
-
-/// An operation id shaped like the real ones (`op-20261126-011500-ab12`).
-fn op_id() -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "op-20260101-000000-{:04x}",
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-fn psql(cluster: &Cluster, db: &str, sql: &str) -> String {
-    cluster
-        .psql(db, sql)
-        .unwrap_or_else(|e| panic!("psql on {db}: {e}\n{sql}"))
-        .trim()
-        .to_owned()
-}
-
-fn script(cluster: &Cluster, db: &str, sql: &str) {
-    cluster
-        .psql_script(db, sql)
-        .unwrap_or_else(|e| panic!("script on {db}: {e}"));
-}
-
-/// The database a location names (engine-made names are plain ASCII, no escapes).
-fn dbname(location: &Location) -> String {
-    let Location::Postgres(url) = location else {
-        panic!("not a PostgreSQL location: {location}");
-    };
-    url.rsplit('/').next().unwrap_or_default().to_owned()
-}
+mod common;
+use common::*;
 
 /// The column names of `table` in their order in the table.
 fn column_order(cluster: &Cluster, db: &str, table: &str) -> String {
