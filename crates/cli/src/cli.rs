@@ -158,8 +158,38 @@ pub enum EnvCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Change an environment's settings: any of those `env add` takes, a throttle, a time zone.
+    Set(EnvSetArgs),
     /// Forget an environment (its database is left alone).
     Remove { name: String },
+}
+
+#[derive(Args)]
+pub struct EnvSetArgs {
+    pub name: String,
+    /// production, sandbox or dev.
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Move it to this SQLite database file.
+    #[arg(long, conflicts_with = "postgres")]
+    pub sqlite: Option<PathBuf>,
+    /// Move it to this PostgreSQL URL.
+    #[arg(long)]
+    pub postgres: Option<String>,
+    /// A registered or built-in profile name, or a TOML file (registered first).
+    #[arg(long, value_name = "NAME|FILE")]
+    pub profile: Option<String>,
+    /// The application's base URL; "" removes it.
+    #[arg(long)]
+    pub url: Option<String>,
+    /// At most N operations that change it (refreshes) in a rolling window: `3/24h`
+    /// (s, m, h or d), or `off`.
+    #[arg(long, value_name = "N/WINDOW|off")]
+    pub throttle: Option<String>,
+    /// The IANA time zone (Europe/Amsterdam) in which date-times without an offset are
+    /// read (AddMessage); UTC by default.
+    #[arg(long, value_name = "ZONE")]
+    pub time_zone: Option<String>,
 }
 
 #[derive(Args)]

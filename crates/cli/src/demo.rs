@@ -95,6 +95,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
             location: Location::Sqlite(sample.path.clone()),
             profile: "finance".into(),
             url: None,
+            settings: Default::default(),
         })?;
     }
     let plan_path = dir.join("uat-plan.toml");

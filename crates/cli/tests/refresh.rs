@@ -308,3 +308,59 @@ fn a_rollback_on_a_read_only_directory_fails_and_can_be_retried() {
     assert_eq!(sqlite_contents(&target), old);
     assert_eq!(home.latest_op()["state"], "rolled_back");
 }
+
+/// Operations and environments have GUIDs the CLI shows and takes; `env set` changes
+/// what `env add` took, a throttle and a time zone, each checked.
+#[test]
+fn guids_throttles_and_env_settings() {
+    let home = Home::new();
+    let shown = home.ok(&["env", "show", "uat"]);
+    let env_id = shown
+        .lines()
+        .find_map(|line| line.strip_prefix("id:"))
+        .map(str::trim)
+        .unwrap_or_else(|| panic!("no id in {shown}"))
+        .to_owned();
+    assert_eq!(env_id.len(), 36, "{env_id}");
+    assert!(shown.contains("throttle: off"), "{shown}");
+    assert!(shown.contains("time zone: UTC"), "{shown}");
+
+    let err = home.fails(&["env", "set", "uat", "--throttle", "lots"]);
+    assert!(err.contains("invalid throttle `lots`"), "{err}");
+    let err = home.fails(&["env", "set", "uat", "--time-zone", "Mars/Olympus"]);
+    assert!(err.contains("unknown time zone `Mars/Olympus`"), "{err}");
+    let err = home.fails(&["env", "set", "uat", "--kind", "planet"]);
+    assert!(err.contains("unknown environment kind"), "{err}");
+    home.ok(&[
+        "env",
+        "set",
+        "uat",
+        "--throttle",
+        "1/24h",
+        "--time-zone",
+        "Europe/Amsterdam",
+        "--url",
+        "https://uat.example.com",
+    ]);
+    let shown = home.ok(&["env", "show", "uat"]);
+    assert!(shown.contains("throttle: 1/24h"), "{shown}");
+    assert!(shown.contains("time zone: Europe/Amsterdam"), "{shown}");
+    assert!(shown.contains("https://uat.example.com"), "{shown}");
+    assert!(shown.contains(&env_id), "the GUID is stable: {shown}");
+
+    home.ok(&["refresh", "--from", "prod", "--to", "uat", "--yes"]);
+    let op = home.latest_op();
+    let activity = op["activity_id"].as_str().unwrap().to_owned();
+    assert_eq!(activity.len(), 36, "{op}");
+    let status = home.ok(&["status", &activity.to_uppercase()]);
+    assert!(status.contains(op["id"].as_str().unwrap()), "{status}");
+    assert!(status.contains(&activity), "{status}");
+    home.ok(&["signoff", &activity]);
+    assert_eq!(home.latest_op()["state"], "signed_off");
+
+    let err = home.fails(&["refresh", "--from", "prod", "--to", "uat", "--yes"]);
+    assert!(err.contains("throttled to 1/24h"), "{err}");
+    assert_eq!(home.latest_op()["id"], op["id"], "nothing recorded");
+    home.ok(&["env", "set", "uat", "--throttle", "off"]);
+    assert!(home.ok(&["env", "show", "uat"]).contains("throttle: off"));
+}

@@ -9,8 +9,8 @@
 //! |------|---------|---------|
 //! | ISO 8601, UTC | `2026-11-26T08:30:00Z`, `2026-11-26T08:30:00.1234567Z` | as written (`z` also accepted) |
 //! | ISO 8601, offset | `2026-11-26T08:30:00+01:00`, `2026-11-26T08:30:00.5-05:00` | converted to UTC |
-//! | ISO 8601, no zone | `2026-11-26T08:30:00`, `2026-11-26T08:30:00.123` | **taken as UTC** |
-//! | date only | `2026-11-26` | **midnight UTC** |
+//! | ISO 8601, no zone | `2026-11-26T08:30:00`, `2026-11-26T08:30:00.123` | **taken as UTC**, or in the zone given to [`parse_in`] |
+//! | date only | `2026-11-26` | **midnight UTC** (or in that zone) |
 //! | Microsoft JSON date | `/Date(1764145800000)/`, `/Date(-1000)/` | milliseconds since 1970-01-01T00:00:00Z |
 //! | Microsoft JSON date, offset | `/Date(1764145800000+0100)/`, `/Date(1764145800000-0530)/` | the same; the offset is ignored |
 //!
@@ -19,11 +19,11 @@
 //! - **Fractions.** .NET keeps 100-nanosecond ticks, so it writes at most 7 fraction digits
 //!   (`"o"` always writes 7; Json.NET drops trailing zeros and may write none). 0 to 7 digits
 //!   are accepted; 8 or more are rejected rather than silently rounded.
-//! - **No zone means UTC.** A `DateTime` of kind `Unspecified` (or `Local`, when the client
-//!   strips the offset) is written without a zone. dataalm's documented rule is that such a
-//!   value is UTC: the server cannot know the client's zone, and guessing the server's own
-//!   zone would make the same request mean different instants on different hosts. Clients
-//!   that mean local time must send an offset.
+//! - **No zone means UTC, or the environment's zone.** A `DateTime` of kind `Unspecified`
+//!   (or `Local`, when the client strips the offset) is written without a zone. Such a value
+//!   is read in the zone the environment is set to ([`parse_in`], `dataalm env set
+//!   --time-zone`), UTC by default: never the server's own zone, which would make the same
+//!   request mean different instants on different hosts.
 //! - **Date only.** Some serializers write `DateTime.Date` as `yyyy-MM-dd`; it means
 //!   midnight UTC of that day, by the same rule.
 //! - **Offsets** are written `±HH:MM` and, as in .NET's `DateTimeOffset`, lie between
@@ -113,6 +113,9 @@ pub enum DotnetTimeError {
     /// The inside of `/Date(...)/` is not `[-]milliseconds[±HHMM]`.
     #[error("`{input}` is not a valid Microsoft JSON date: {reason}; {forms}", forms = ACCEPTED_FORMS)]
     InvalidJsonDate { input: String, reason: String },
+    /// A time without an offset that cannot be read in the environment's zone.
+    #[error("`{input}`: {reason}")]
+    Zone { input: String, reason: String },
 }
 
 /// Parses one .NET date-time into UTC.
@@ -130,6 +133,21 @@ pub enum DotnetTimeError {
 /// assert!(parse("2026-02-30T00:00:00Z").is_err());
 /// ```
 pub fn parse(text: &str) -> Result<OffsetDateTime, DotnetTimeError> {
+    parse_in(text, crate::zone::DEFAULT)
+}
+
+/// Parses one .NET date-time into UTC, reading a time without an offset (and a date
+/// alone) as a wall-clock time in the IANA zone `zone`, daylight saving included. Times
+/// with an offset or `Z`, and Microsoft JSON dates, are instants whatever the zone.
+///
+/// ```
+/// use dataalm_core::dotnet_time::parse_in;
+/// use time::macros::datetime;
+/// let summer = parse_in("2026-07-01T09:00:00", "Europe/Amsterdam").unwrap();
+/// assert_eq!(summer, datetime!(2026-07-01 07:00 UTC));
+/// assert_eq!(parse_in("2026-07-01T09:00:00Z", "Europe/Amsterdam").unwrap(), datetime!(2026-07-01 09:00 UTC));
+/// ```
+pub fn parse_in(text: &str, zone: &str) -> Result<OffsetDateTime, DotnetTimeError> {
     let s = text.trim();
     if s.is_empty() {
         return Err(DotnetTimeError::Empty);
@@ -140,7 +158,10 @@ pub fn parse(text: &str) -> Result<OffsetDateTime, DotnetTimeError> {
     {
         parse_json_date(body)
     } else {
-        parse_iso(s)
+        parse_iso(s).and_then(|parsed| match parsed {
+            Iso::Instant(instant) => Ok(instant),
+            Iso::Local(local) => crate::zone::to_utc(local, zone).map_err(Problem::Zone),
+        })
     };
     let instant = result.map_err(|problem| problem.into_error(s))?;
     if instant < MIN || instant > MAX {
@@ -160,6 +181,7 @@ enum Problem {
     OutOfRange,
     Unclosed,
     JsonDate(String),
+    Zone(String),
 }
 
 impl Problem {
@@ -175,6 +197,7 @@ impl Problem {
             Problem::OutOfRange => DotnetTimeError::OutOfRange { input },
             Problem::Unclosed => DotnetTimeError::UnclosedJsonDate { input },
             Problem::JsonDate(reason) => DotnetTimeError::InvalidJsonDate { input, reason },
+            Problem::Zone(reason) => DotnetTimeError::Zone { input, reason },
         }
     }
 }
@@ -211,8 +234,14 @@ fn has_shape(bytes: &[u8], pattern: &str) -> bool {
         })
 }
 
+/// An ISO date-time: an instant when it has a zone, else a wall-clock time.
+enum Iso {
+    Instant(OffsetDateTime),
+    Local(PrimitiveDateTime),
+}
+
 /// `YYYY-MM-DD[(T|t)hh:mm:ss[.f{1,7}][Z|z|±HH:MM]]`.
-fn parse_iso(s: &str) -> Result<OffsetDateTime, Problem> {
+fn parse_iso(s: &str) -> Result<Iso, Problem> {
     let b = s.as_bytes();
     let (date_bytes, rest) = b.split_at_checked(10).ok_or(Problem::Unrecognised)?;
     if !has_shape(date_bytes, "dddd-dd-dd") {
@@ -220,7 +249,7 @@ fn parse_iso(s: &str) -> Result<OffsetDateTime, Problem> {
     }
     let date = iso_date(date_bytes)?;
     let Some((&separator, rest)) = rest.split_first() else {
-        return Ok(PrimitiveDateTime::new(date, Time::MIDNIGHT).assume_utc());
+        return Ok(Iso::Local(PrimitiveDateTime::new(date, Time::MIDNIGHT)));
     };
     if separator != b'T' && separator != b't' {
         return Err(Problem::Unrecognised);
@@ -247,7 +276,8 @@ fn parse_iso(s: &str) -> Result<OffsetDateTime, Problem> {
     }
     let time = iso_time(time_bytes, nanosecond)?;
     let offset = match rest {
-        b"" | b"Z" | b"z" => UtcOffset::UTC,
+        b"" => return Ok(Iso::Local(PrimitiveDateTime::new(date, time))),
+        b"Z" | b"z" => UtcOffset::UTC,
         [sign @ (b'+' | b'-'), offset @ ..] => {
             if !has_shape(offset, "dd:dd") {
                 return Err(Problem::Offset(
@@ -258,7 +288,9 @@ fn parse_iso(s: &str) -> Result<OffsetDateTime, Problem> {
         }
         _ => return Err(Problem::Unrecognised),
     };
-    Ok(PrimitiveDateTime::new(date, time).assume_offset(offset))
+    Ok(Iso::Instant(
+        PrimitiveDateTime::new(date, time).assume_offset(offset),
+    ))
 }
 
 /// `YYYY-MM-DD`, already known to have that shape.

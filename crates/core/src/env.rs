@@ -130,6 +130,96 @@ pub struct Environment {
     /// The application's base URL, used by the API to find an environment by Host.
     #[serde(default)]
     pub url: Option<String>,
+    /// Its GUID and the settings `env set` changes.
+    #[serde(default, flatten)]
+    pub settings: EnvSettings,
+}
+
+/// What an environment carries besides where it is: a stable GUID (for clients that
+/// name environments by id, as the ERP's movement API does) and the settings that
+/// `env set` changes. All optional in a stored record, so older records read as before.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvSettings {
+    /// A GUID, given by the control plane when the environment is added (or when an
+    /// older record is upgraded); never changes.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub id: String,
+    /// At most this many refreshes may start on it in a rolling window; none when off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttle: Option<Throttle>,
+    /// The IANA time zone in which a date-time without an offset is read (AddMessage);
+    /// UTC when not set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+}
+
+/// A limit on the operations that start changes on an environment: `limit` in any
+/// `window_secs` (rolling). Written `N/24h` (`s`, `m`, `h` or `d`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Throttle {
+    pub limit: u32,
+    pub window_secs: u64,
+}
+
+impl FromStr for Throttle {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || {
+            format!("invalid throttle `{s}`: write N/WINDOW, e.g. `3/24h` (s, m, h or d), or `off`")
+        };
+        let (limit, window) = s.trim().split_once('/').ok_or_else(bad)?;
+        let limit: u32 = limit.trim().parse().map_err(|_| bad())?;
+        let window = window.trim();
+        let split = window.len().checked_sub(1).ok_or_else(bad)?;
+        let (amount, unit) = window.split_at_checked(split).ok_or_else(bad)?;
+        let amount: u64 = if amount.is_empty() {
+            1
+        } else {
+            amount.parse().map_err(|_| bad())?
+        };
+        let unit_secs = match unit {
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            _ => return Err(bad()),
+        };
+        let window_secs = amount.checked_mul(unit_secs).ok_or_else(bad)?;
+        if limit == 0 || window_secs == 0 {
+            return Err(format!(
+                "invalid throttle `{s}`: the limit and the window must be above zero (`off` turns it off)"
+            ));
+        }
+        Ok(Throttle { limit, window_secs })
+    }
+}
+
+impl fmt::Display for Throttle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let w = self.window_secs;
+        // Hours rather than days: `N/24h` is how people say it.
+        let (amount, unit) = if w.is_multiple_of(3600) {
+            (w / 3600, "h")
+        } else if w.is_multiple_of(60) {
+            (w / 60, "m")
+        } else {
+            (w, "s")
+        };
+        write!(f, "{}/{amount}{unit}", self.limit)
+    }
+}
+
+/// A GUID in its canonical form (lowercase, hyphenated), if `text` is one: GUIDs are
+/// compared as such, whatever case a client writes them in.
+pub fn canonical_guid(text: &str) -> Option<String> {
+    uuid::Uuid::parse_str(text.trim())
+        .ok()
+        .map(|id| id.hyphenated().to_string())
+}
+
+/// A new random GUID.
+pub fn new_guid() -> String {
+    uuid::Uuid::new_v4().hyphenated().to_string()
 }
 
 /// Whether `name` is a simple name: 1 to 63 letters, digits, `-` or `_`. Environment
@@ -185,6 +275,41 @@ mod tests {
         let found: Vec<&str> = password_spans(url).into_iter().map(|s| &url[s]).collect();
         assert_eq!(found, ["p@ss", "two"]);
         assert!(password_spans("postgres://app@db/erp").is_empty());
+    }
+
+    #[test]
+    fn throttles_parse_and_print() {
+        let t: Throttle = "3/24h".parse().unwrap();
+        assert_eq!(
+            t,
+            Throttle {
+                limit: 3,
+                window_secs: 86_400
+            }
+        );
+        assert_eq!(t.to_string(), "3/24h");
+        assert_eq!("2/1d".parse::<Throttle>().unwrap().window_secs, 86_400);
+        assert_eq!("5/90m".parse::<Throttle>().unwrap().to_string(), "5/90m");
+        assert_eq!("1/h".parse::<Throttle>().unwrap().window_secs, 3600);
+        for bad in ["", "3", "0/24h", "3/0h", "3/24x", "x/24h", "3/", "-1/2h"] {
+            assert!(bad.parse::<Throttle>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn guids_are_canonical() {
+        let id = new_guid();
+        assert_eq!(canonical_guid(&id.to_uppercase()), Some(id));
+        assert_eq!(canonical_guid("uat"), None);
+    }
+
+    #[test]
+    fn older_records_read_without_settings() {
+        let env: Environment = serde_json::from_str(
+            r#"{"name":"uat","kind":"sandbox","location":{"engine":"sqlite","at":"/x"},"profile":"finance"}"#,
+        )
+        .unwrap();
+        assert_eq!(env.settings, EnvSettings::default());
     }
 
     #[test]

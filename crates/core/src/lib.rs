@@ -23,9 +23,12 @@ pub mod schema;
 pub mod sql;
 pub mod value;
 pub mod when;
+pub mod zone;
 
-pub use env::{EnvKind, Environment, Location};
-pub use op::{CopyOptions, Lease, OpState, Operation, Step, StepRecord, StepStatus, Takeovers};
+pub use env::{EnvKind, EnvSettings, Environment, Location, Throttle};
+pub use op::{
+    CopyOptions, Lease, OpState, Operation, RollbackRecord, Step, StepRecord, StepStatus, Takeovers,
+};
 pub use plan::Plan;
 pub use profile::Profile;
 pub use value::{Row, Rows, Value};

@@ -284,12 +284,28 @@ pub struct OpData {
     pub downtime_ms: Option<u64>,
     /// Figures for the report: users enabled, jobs waiting, settings kept...
     pub summary: Vec<(String, String)>,
+    /// A rollback that was started and has not finished: in progress, or failed.
+    #[serde(default)]
+    pub rollback: Option<RollbackRecord>,
+}
+
+/// A rollback under way or failed; the operation's state says when it is done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RollbackRecord {
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    /// Why it failed, once it has.
+    pub error: Option<String>,
 }
 
 /// A refresh as the journal holds it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Operation {
     pub id: String,
+    /// A GUID, the operation's id for the ERP's clients (`OperationActivityId`). The
+    /// control plane's column is the truth: older bodies lack it.
+    #[serde(default)]
+    pub activity_id: String,
     pub kind: String,
     pub source: String,
     pub target: String,
@@ -315,6 +331,7 @@ impl Operation {
     pub fn new_refresh(source: &str, target: &str, now: OffsetDateTime) -> Operation {
         Operation {
             id: new_op_id(now),
+            activity_id: crate::env::new_guid(),
             kind: "refresh".into(),
             source: source.to_owned(),
             target: target.to_owned(),

@@ -6,7 +6,7 @@ use crate::{Actor, EnvDb, Error, Result};
 use dataalm_app::jobs::{Job, JobsChanged, JobsToSet};
 use dataalm_app::users::{User, UserFilter, UsersChanged};
 use dataalm_core::plan::Change;
-use dataalm_core::{Environment, Location, OpState, Plan, Value};
+use dataalm_core::{EnvKind, Environment, Location, OpState, Plan, Value};
 use dataalm_store::Store;
 use time::OffsetDateTime;
 
@@ -218,49 +218,28 @@ pub fn add_environment(
     actor: &Actor,
     new: NewEnvironment,
 ) -> Result<(Environment, Option<String>)> {
-    let invalid = |message: String| Error::InvalidInput(message);
-    dataalm_core::env::check_env_name(&new.name).map_err(invalid)?;
-    let kind: dataalm_core::EnvKind = new.kind.parse().map_err(invalid)?;
-    let location = match (new.sqlite, new.postgres) {
-        (Some(path), None) => Location::Sqlite(
-            crate::identity::canonical_file(&path)
-                .map_err(|e| invalid(format!("path {}: {e}", path.display())))?,
-        ),
-        (None, Some(url)) => {
-            let location = Location::Postgres(url);
-            // A URL that cannot work is refused; one that cannot be reached yet is not.
-            dataalm_engine::postgres::PgUrl::parse(&location)?;
-            location
-        }
-        _ => {
-            return Err(invalid(
-                "give exactly one of a SQLite path or a PostgreSQL URL".into(),
-            ));
-        }
-    };
-    let probed = dataalm_engine::engine_for(&location).and_then(|engine| engine.probe(&location));
-    let profile = new.profile.unwrap_or_else(|| "finance".into());
-    // A name only: a path is refused before anything looks at it (the CLI registers a
-    // file first), so no caller can make the server read one.
-    dataalm_core::profile::check_profile_name(&profile).map_err(invalid)?;
-    store.stored_profile(&profile).map_err(|e| match e {
-        dataalm_store::Error::UnknownProfile { .. } => invalid(e.to_string()),
-        other => other.into(),
-    })?;
-    let env = Environment {
+    dataalm_core::env::check_env_name(&new.name).map_err(Error::InvalidInput)?;
+    let location = location_of(new.sqlite, new.postgres)?
+        .ok_or_else(|| invalid("give exactly one of a SQLite path or a PostgreSQL URL"))?;
+    let mut env = Environment {
         name: new.name,
-        kind,
+        kind: EnvKind::Sandbox,
         location,
-        profile,
+        profile: "finance".into(),
+        url: None,
+        settings: dataalm_core::EnvSettings {
+            id: dataalm_core::env::new_guid(),
+            ..Default::default()
+        },
+    };
+    let changes = EnvChanges {
+        kind: Some(new.kind),
+        profile: Some(new.profile.unwrap_or_else(|| "finance".into())),
         url: new.url,
+        ..EnvChanges::default()
     };
-    let unreachable = match probed {
-        Ok(info) => {
-            crate::identity::refuse_alias(store, &env, &info.identity, None)?;
-            None
-        }
-        Err(e) => Some(e.to_string()),
-    };
+    apply_changes(store, &mut env, changes)?;
+    let unreachable = check_identity(store, &env)?;
     let name = env.name.clone();
     audited(
         store,
@@ -272,6 +251,133 @@ pub fn add_environment(
     Ok((env, unreachable))
 }
 
+/// What `env set` changes; every field left out stays as it is. The settings `env add`
+/// takes, and those only `env set` gives.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvChanges {
+    /// `production`, `sandbox`, `uat`...
+    pub kind: Option<String>,
+    pub sqlite: Option<std::path::PathBuf>,
+    pub postgres: Option<String>,
+    /// The name of a built-in or registered profile.
+    pub profile: Option<String>,
+    /// The application's base URL; empty removes it.
+    pub url: Option<String>,
+    /// `N/24h` (`s`, `m`, `h` or `d`), or `off`.
+    pub throttle: Option<String>,
+    /// An IANA time zone name (`Europe/Amsterdam`); `UTC` is the default.
+    pub time_zone: Option<String>,
+}
+
+/// Changes an environment's settings (`env set`, the API's update, the portal). Where
+/// its database is and what it is may not change while an operation holds it. Returns
+/// it and, when a new location cannot be reached yet, why.
+pub fn update_environment(
+    store: &Store,
+    actor: &Actor,
+    name: &str,
+    changes: EnvChanges,
+) -> Result<(Environment, Option<String>)> {
+    let result = (|| {
+        let mut env = store.env(name)?;
+        let moved = changes.sqlite.is_some() || changes.postgres.is_some();
+        if (moved || changes.kind.is_some() || changes.profile.is_some())
+            && let Some(op) = store.active_operation(name)?
+        {
+            return Err(Error::Store(dataalm_store::Error::EnvBusy {
+                env: name.to_owned(),
+                op: op.id,
+            }));
+        }
+        if let Some(location) = location_of(changes.sqlite.clone(), changes.postgres.clone())? {
+            env.location = location;
+        }
+        apply_changes(store, &mut env, changes)?;
+        let unreachable = if moved {
+            check_identity(store, &env)?
+        } else {
+            None
+        };
+        store.update_env(&env)?;
+        Ok((env, unreachable))
+    })();
+    audited(store, actor, "env set", name, result)
+}
+
+fn invalid(message: impl Into<String>) -> Error {
+    Error::InvalidInput(message.into())
+}
+
+/// The location given by a SQLite path or a PostgreSQL URL, if one is; both is an error.
+fn location_of(
+    sqlite: Option<std::path::PathBuf>,
+    postgres: Option<String>,
+) -> Result<Option<Location>> {
+    match (sqlite, postgres) {
+        (Some(path), None) => Ok(Some(Location::Sqlite(
+            crate::identity::canonical_file(&path)
+                .map_err(|e| invalid(format!("path {}: {e}", path.display())))?,
+        ))),
+        (None, Some(url)) => {
+            let location = Location::Postgres(url);
+            // A URL that cannot work is refused; one that cannot be reached yet is not.
+            dataalm_engine::postgres::PgUrl::parse(&location)?;
+            Ok(Some(location))
+        }
+        (None, None) => Ok(None),
+        (Some(_), Some(_)) => Err(invalid(
+            "give one of a SQLite path or a PostgreSQL URL, not both",
+        )),
+    }
+}
+
+/// Checks and applies the settings that need no database: kind, profile, URL, throttle,
+/// time zone. The one place `env add` and `env set` validate them.
+fn apply_changes(store: &Store, env: &mut Environment, changes: EnvChanges) -> Result<()> {
+    if let Some(kind) = changes.kind {
+        env.kind = kind.parse().map_err(Error::InvalidInput)?;
+    }
+    if let Some(profile) = changes.profile {
+        // A name only: a path is refused before anything looks at it (the CLI registers a
+        // file first), so no caller can make the server read one.
+        dataalm_core::profile::check_profile_name(&profile).map_err(Error::InvalidInput)?;
+        store.stored_profile(&profile).map_err(|e| match e {
+            dataalm_store::Error::UnknownProfile { .. } => invalid(e.to_string()),
+            other => other.into(),
+        })?;
+        env.profile = profile;
+    }
+    if let Some(url) = changes.url {
+        env.url = Some(url).filter(|url| !url.trim().is_empty());
+    }
+    if let Some(throttle) = changes.throttle {
+        env.settings.throttle = match throttle.trim() {
+            "off" | "none" | "" => None,
+            limit => Some(limit.parse().map_err(Error::InvalidInput)?),
+        };
+    }
+    if let Some(zone) = changes.time_zone {
+        dataalm_core::zone::check(&zone).map_err(Error::InvalidInput)?;
+        env.settings.time_zone = Some(zone).filter(|zone| zone != dataalm_core::zone::DEFAULT);
+    }
+    Ok(())
+}
+
+/// Refuses a location that is the database of another environment; says why it cannot
+/// be reached yet, if it cannot (which does not stop a registration).
+fn check_identity(store: &Store, env: &Environment) -> Result<Option<String>> {
+    let probed =
+        dataalm_engine::engine_for(&env.location).and_then(|engine| engine.probe(&env.location));
+    match probed {
+        Ok(info) => {
+            crate::identity::refuse_alias(store, env, &info.identity, None)?;
+            Ok(None)
+        }
+        Err(e) => Ok(Some(e.to_string())),
+    }
+}
+
 /// An environment as interfaces show it: the location redacted, never a password.
 pub fn environment_view(env: &Environment) -> serde_json::Value {
     serde_json::json!({
@@ -281,5 +387,8 @@ pub fn environment_view(env: &Environment) -> serde_json::Value {
         "location": env.location.redacted(),
         "profile": env.profile,
         "url": env.url,
+        "id": env.settings.id,
+        "throttle": env.settings.throttle.map(|t| t.to_string()),
+        "time_zone": env.settings.time_zone.as_deref().unwrap_or(dataalm_core::zone::DEFAULT),
     })
 }

@@ -11,6 +11,7 @@ pub mod actions;
 pub use dataalm_core::failpoint;
 pub mod identity;
 pub mod refresh;
+pub mod throttle;
 
 use dataalm_core::profile::ProfileError;
 use dataalm_core::{EnvKind, Environment, Profile};
@@ -79,6 +80,18 @@ pub enum Error {
     Busy { env: String, op: String },
     #[error("{0}")]
     InvalidInput(String),
+    #[error(
+        "environment `{env}` is throttled to {throttle} (operations that change it, in a rolling window): the next one may start at {} (in {})",
+        dataalm_core::when::format(*opens_at),
+        wait_text(*wait_secs)
+    )]
+    Throttled {
+        env: String,
+        throttle: dataalm_core::Throttle,
+        opens_at: time::OffsetDateTime,
+        /// Seconds until then, at least one (`Retry-After`).
+        wait_secs: u64,
+    },
     #[error("{step} failed: {message}")]
     StepFailed { step: String, message: String },
     #[error(
@@ -99,6 +112,16 @@ pub enum Error {
         profile: String,
         section: &'static str,
     },
+}
+
+/// `3h 05m`, `12m 30s`: a wait as people read it.
+fn wait_text(secs: u64) -> String {
+    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
+    if h > 0 {
+        format!("{h}h {m:02}m")
+    } else {
+        format!("{m}m {s:02}s")
+    }
 }
 
 /// An environment's database, opened with its profile.

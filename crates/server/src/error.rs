@@ -14,6 +14,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Seconds to wait before asking again (`Retry-After`), when the answer knows.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -22,6 +24,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -51,7 +54,11 @@ impl IntoResponse for ApiError {
         }
         let body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
         let mut response = (self.status, Json(body)).into_response();
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        } else if self.status == StatusCode::SERVICE_UNAVAILABLE {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
@@ -119,9 +126,14 @@ impl From<StoreError> for ApiError {
 
 impl From<OpsError> for ApiError {
     fn from(e: OpsError) -> ApiError {
+        let retry_after = match &e {
+            OpsError::Throttled { wait_secs, .. } => Some(*wait_secs),
+            _ => None,
+        };
         // No catch-all: a new kind of error must be given its status here.
         let (status, code) = match e {
             OpsError::Store(e) => return e.into(),
+            OpsError::Throttled { .. } => (StatusCode::TOO_MANY_REQUESTS, "throttled"),
             OpsError::Busy { .. } => (StatusCode::CONFLICT, "busy"),
             OpsError::NotAwaitingSignOff { .. }
             | OpsError::Finished { .. }
@@ -146,7 +158,10 @@ impl From<OpsError> for ApiError {
             | OpsError::InvalidInput(_)
             | OpsError::NotInProfile { .. } => (StatusCode::BAD_REQUEST, "invalid_input"),
         };
-        ApiError::new(status, code, e.to_string())
+        ApiError {
+            retry_after,
+            ..ApiError::new(status, code, e.to_string())
+        }
     }
 }
 

@@ -75,7 +75,11 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(auth::token))
         .routes(routes!(auth::token_for_tenant))
         .routes(routes!(environments::list, environments::add))
-        .routes(routes!(environments::show, environments::remove))
+        .routes(routes!(
+            environments::show,
+            environments::remove,
+            environments::update
+        ))
         .routes(routes!(operations::start))
         .routes(routes!(operations::history))
         .routes(routes!(operations::show))
@@ -96,6 +100,8 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(broadcast::add_for_env))
         .routes(routes!(movement::refresh))
         .routes(routes!(movement::fetch_status))
+        .routes(routes!(movement::environment_info))
+        .routes(routes!(broadcast::add_on_premises))
         .split_for_parts();
     // Rendered once; the document does not change while the server runs.
     let document: Arc<str> = api.to_pretty_json().unwrap_or_default().into();

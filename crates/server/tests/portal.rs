@@ -110,6 +110,7 @@ impl Portal {
                     location: Location::Sqlite(dbs.join(format!("{name}.db"))),
                     profile: "finance".into(),
                     url: None,
+                    settings: Default::default(),
                 })
                 .expect("add env");
         }

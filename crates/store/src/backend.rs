@@ -20,7 +20,7 @@ use std::path::Path;
 use std::time::Duration;
 
 /// Bump when [`SCHEMA`] changes, and teach [`migrate_sqlite`] the way from the last one.
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
 
 /// Every table, with `{blob}`, `{audit_key}` and `{operation_seq}` filled in per engine.
 const SCHEMA: &str = "
@@ -43,7 +43,8 @@ CREATE TABLE IF NOT EXISTS operations (
     created_at TEXT NOT NULL,
     body TEXT NOT NULL,
     runner TEXT,
-    lease_until BIGINT
+    lease_until BIGINT,
+    activity_id TEXT
 );
 CREATE INDEX IF NOT EXISTS operations_by_target ON operations(target, created_at);
 CREATE UNIQUE INDEX IF NOT EXISTS one_active_operation_per_target
@@ -97,6 +98,11 @@ CREATE TABLE IF NOT EXISTS sessions (
     expires_ms BIGINT NOT NULL
 );
 ";
+
+/// Operations are found by GUID as by id. Created after the column, which an upgrade
+/// adds to an older table.
+const ACTIVITY_INDEX: &str =
+    "CREATE UNIQUE INDEX IF NOT EXISTS operations_by_activity_id ON operations(activity_id);";
 
 /// The PostgreSQL schema that holds the control plane's tables, so they cannot meet an
 /// application's tables in a shared database.
@@ -323,8 +329,16 @@ fn migrate_sqlite(conn: &mut Connection) -> Result<()> {
         // Version 4 could not disable accounts.
         tx.execute_batch("ALTER TABLE people ADD COLUMN disabled_at TEXT;")?;
     }
+    let has_activity_ids: bool = tx
+        .prepare("SELECT 1 FROM pragma_table_info('operations') WHERE name = 'activity_id'")?
+        .exists([])?;
+    if version >= 1 && !has_activity_ids {
+        // Version 5 had no GUIDs; `Store::give_guids` fills them in.
+        tx.execute_batch("ALTER TABLE operations ADD COLUMN activity_id TEXT;")?;
+    }
     // Every statement is `IF NOT EXISTS`: this adds the tables newer versions brought.
     tx.execute_batch(&schema_for(Dialect::Sqlite))?;
+    tx.execute_batch(ACTIVITY_INDEX)?;
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;
     Ok(())
@@ -372,7 +386,9 @@ fn setup_postgres(db: &mut PgDb) -> Result<bool> {
             "CREATE SCHEMA IF NOT EXISTS {PG_SCHEMA};
              CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
              {}
-             ALTER TABLE people ADD COLUMN IF NOT EXISTS disabled_at TEXT;",
+             ALTER TABLE people ADD COLUMN IF NOT EXISTS disabled_at TEXT;
+             ALTER TABLE operations ADD COLUMN IF NOT EXISTS activity_id TEXT;
+             {ACTIVITY_INDEX}",
             schema_for(Dialect::Postgres)
         ))?;
         db.execute(

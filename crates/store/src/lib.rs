@@ -196,7 +196,7 @@ pub struct Store {
 }
 
 /// The columns of an operation as [`read_operation`] reads them.
-const OPERATION_COLUMNS: &str = "body, runner, lease_until - {now}";
+const OPERATION_COLUMNS: &str = "body, runner, lease_until - {now}, activity_id";
 
 impl Store {
     /// Opens the control plane in `control.db` under `home`, creating it on first use.
@@ -227,6 +227,7 @@ impl Store {
         store.seal_plain_secrets()?;
         if store.conn.upgraded() {
             store.adopt_profile_files()?;
+            store.give_guids()?;
         }
         Ok(store)
     }
@@ -260,11 +261,15 @@ impl Store {
         Ok(())
     }
 
-    /// Replaces an environment's record (same name).
+    /// Replaces an environment's record (same name). Its GUID stays what it was.
     pub fn update_env(&self, env: &Environment) -> Result<()> {
+        let mut env = env.clone();
+        if env.settings.id.is_empty() {
+            env.settings.id = self.env(&env.name)?.settings.id;
+        }
         let changed = self.conn.execute(
             "UPDATE environments SET body = ?2 WHERE name = ?1",
-            &[env.name.as_str().into(), self.env_body(env)?.into()],
+            &[env.name.as_str().into(), self.env_body(&env)?.into()],
         )?;
         if changed == 0 {
             return Err(Error::UnknownEnv(env.name.clone()));
@@ -282,6 +287,19 @@ impl Store {
         }
     }
 
+    /// An environment by name or by GUID (in any case), as the ERP's clients name them.
+    pub fn env_by_name_or_id(&self, key: &str) -> Result<Environment> {
+        match self.env(key) {
+            Err(Error::UnknownEnv(_)) => {}
+            found => return found,
+        }
+        let id = dataalm_core::env::canonical_guid(key);
+        self.envs()?
+            .into_iter()
+            .find(|env| id.as_deref() == Some(env.settings.id.as_str()))
+            .ok_or_else(|| Error::UnknownEnv(key.to_owned()))
+    }
+
     pub fn envs(&self) -> Result<Vec<Environment>> {
         self.conn
             .query("SELECT body FROM environments ORDER BY name", &[])?
@@ -291,8 +309,12 @@ impl Store {
     }
 
     /// An environment's record as stored: its URL's password sealed.
+    /// A new environment gets its GUID here.
     fn env_body(&self, env: &Environment) -> Result<String> {
         let mut env = env.clone();
+        if env.settings.id.is_empty() {
+            env.settings.id = dataalm_core::env::new_guid();
+        }
         if let Location::Postgres(url) = &env.location {
             env.location = Location::Postgres(self.sealer.seal_url(url)?);
         }
@@ -348,6 +370,36 @@ impl Store {
         Ok(sealed)
     }
 
+    /// Gives the environments and operations an older dataalm recorded their GUIDs.
+    /// Each row changes only if it still has none, so racing processes agree.
+    fn give_guids(&self) -> Result<()> {
+        for row in self
+            .conn
+            .query("SELECT name, body FROM environments", &[])?
+        {
+            let (name, body) = (row.text(0)?, row.text(1)?);
+            let mut env: Environment = from_json(&body)?;
+            if env.settings.id.is_empty() {
+                env.settings.id = dataalm_core::env::new_guid();
+                // The body as stored (password sealed): only the GUID is added.
+                self.conn.execute(
+                    "UPDATE environments SET body = ?3 WHERE name = ?1 AND body = ?2",
+                    &[name.into(), body.into(), to_json(&env)?.into()],
+                )?;
+            }
+        }
+        for row in self
+            .conn
+            .query("SELECT id FROM operations WHERE activity_id IS NULL", &[])?
+        {
+            self.conn.execute(
+                "UPDATE operations SET activity_id = ?2 WHERE id = ?1 AND activity_id IS NULL",
+                &[row.text(0)?.into(), dataalm_core::env::new_guid().into()],
+            )?;
+        }
+        Ok(())
+    }
+
     /// Removes an environment and its plan; refused while an operation holds it.
     pub fn remove_env(&self, name: &str) -> Result<()> {
         self.env(name)?;
@@ -391,8 +443,9 @@ impl Store {
         let runner = lease::new_runner();
         let result = self.conn.execute(
             &format!(
-                "INSERT INTO operations (id, target, state, created_at, body, runner, lease_until)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, {} + ?7)",
+                "INSERT INTO operations
+                     (id, target, state, created_at, body, runner, lease_until, activity_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, {} + ?7, ?8)",
                 self.conn.now_ms()
             ),
             &[
@@ -403,6 +456,7 @@ impl Store {
                 to_json(op)?.into(),
                 runner.as_str().into(),
                 lease::ttl_ms(),
+                op.activity_id.as_str().into(),
             ],
         );
         match result {
@@ -433,17 +487,29 @@ impl Store {
     /// other than running gives the lease up in the same write, so whoever acts next
     /// (sign-off after AwaitSignOff, say) never finds it still held.
     pub fn save_operation(&self, op: &Operation) -> Result<()> {
+        self.save(op, true)
+    }
+
+    /// Writes the operation as [`Store::save_operation`] does, but keeps the lease
+    /// whatever the state: for work on an operation that is not running (a rollback)
+    /// that journals before it ends.
+    pub fn save_operation_holding(&self, op: &Operation) -> Result<()> {
+        self.save(op, false)
+    }
+
+    fn save(&self, op: &Operation, release: bool) -> Result<()> {
         let runner = op.lease.as_ref().map(|l| l.runner.clone());
         let changed = self.conn.execute(
             "UPDATE operations SET state = ?2, body = ?3,
-                 runner = CASE WHEN ?2 = 'running' THEN runner END,
-                 lease_until = CASE WHEN ?2 = 'running' THEN lease_until END
+                 runner = CASE WHEN ?2 = 'running' OR ?5 = 'keep' THEN runner END,
+                 lease_until = CASE WHEN ?2 = 'running' OR ?5 = 'keep' THEN lease_until END
              WHERE id = ?1 AND runner = ?4",
             &[
                 op.id.as_str().into(),
                 op.state.as_str().into(),
                 to_json(op)?.into(),
                 runner.into(),
+                if release { "release" } else { "keep" }.into(),
             ],
         )?;
         if changed == 0 {
@@ -456,12 +522,14 @@ impl Store {
         Ok(())
     }
 
+    /// An operation by dataalm's id or by its GUID (`OperationActivityId`, any case).
     pub fn operation(&self, id: &str) -> Result<Operation> {
+        let guid = dataalm_core::env::canonical_guid(id).unwrap_or_default();
         let sql = format!(
-            "SELECT {} FROM operations WHERE id = ?1",
+            "SELECT {} FROM operations WHERE id = ?1 OR activity_id = ?2",
             self.operation_columns()
         );
-        match self.conn.query_opt(&sql, &[id.into()])? {
+        match self.conn.query_opt(&sql, &[id.into(), guid.into()])? {
             Some(row) => read_operation(&row),
             None => Err(Error::UnknownOperation(id.to_owned())),
         }
@@ -518,6 +586,22 @@ impl Store {
             .query(&sql, &params)?
             .iter()
             .map(|row| read_operation(row))
+            .collect()
+    }
+
+    /// When the operations on `target` were started (for throttles): the times only.
+    pub fn operation_starts(&self, target: &str) -> Result<Vec<OffsetDateTime>> {
+        self.conn
+            .query(
+                "SELECT created_at FROM operations WHERE target = ?1",
+                &[target.into()],
+            )?
+            .iter()
+            .map(|row| {
+                let text = row.text(0)?;
+                OffsetDateTime::parse(&text, &time::format_description::well_known::Rfc3339)
+                    .map_err(|e| Error::Corrupt(format!("operation start `{text}`: {e}")))
+            })
             .collect()
     }
 
@@ -606,6 +690,9 @@ impl Store {
 fn read_operation(row: &[Value]) -> Result<Operation> {
     let mut op: Operation = from_json(&row.text(0)?)?;
     op.lease = lease::lease_of(row, 1)?;
+    if let Some(activity_id) = row.opt_text(3)? {
+        op.activity_id = activity_id;
+    }
     Ok(op)
 }
 

@@ -133,7 +133,20 @@ fn sandbox(name: &str) -> Environment {
         location: Location::Sqlite(format!("/tmp/{name}.db").into()),
         profile: "finance".into(),
         url: None,
+        settings: dataalm_core::EnvSettings {
+            id: guid_of(name),
+            ..Default::default()
+        },
     }
+}
+
+/// A GUID for a test environment, the same for the same name (so records compare equal
+/// after a round trip, where the store would otherwise give a new one).
+fn guid_of(name: &str) -> String {
+    let n = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    format!("00000000-0000-4000-8000-{:012x}", n & 0xffff_ffff_ffff)
 }
 
 /// Each test as a function of the backend, run once per backend.
@@ -921,9 +934,11 @@ fn a_version_1_sqlite_control_plane_is_upgraded() {
     {
         let store = plane.open();
         store.create_operation(&mut op).unwrap();
+        store.add_env(&sandbox("uat")).unwrap();
     }
     plane.raw(
-        "CREATE TABLE old AS SELECT id, target, state, created_at, body FROM operations;
+        "UPDATE environments SET body = json_remove(body, '$.id');
+         CREATE TABLE old AS SELECT id, target, state, created_at, body FROM operations;
          DROP TABLE operations;
          CREATE TABLE operations (id TEXT PRIMARY KEY, target TEXT NOT NULL,
              state TEXT NOT NULL, created_at TEXT NOT NULL, body TEXT NOT NULL);
@@ -943,16 +958,28 @@ fn a_version_1_sqlite_control_plane_is_upgraded() {
     .unwrap()
     .pragma_query_value(None, "user_version", |r| r.get(0))
     .unwrap();
-    assert_eq!(version, 5);
+    assert_eq!(version, 6);
     assert!(
         store.people().unwrap().is_empty(),
         "newer tables are added too"
     );
+    // The operation was given a GUID, by which it is found too.
+    let guid = read.activity_id.clone();
+    assert_eq!(
+        dataalm_core::env::canonical_guid(&guid).as_deref(),
+        Some(guid.as_str())
+    );
+    assert_eq!(store.operation(&guid.to_uppercase()).unwrap().id, op.id);
+    // So was the environment.
+    let env_id = store.env("uat").unwrap().settings.id;
+    assert_eq!(env_id.len(), 36, "{env_id}");
+    assert_eq!(store.env_by_name_or_id(&env_id).unwrap().name, "uat");
     drop(store);
 
     // An older dataalm stamping the file with its version again does no harm...
     plane.raw("PRAGMA user_version = 1;");
-    assert_eq!(plane.open().operation(&op.id).unwrap().id, op.id);
+    let again = plane.open().operation(&op.id).unwrap();
+    assert_eq!((again.id, again.activity_id), (op.id.clone(), guid));
     // ...but a newer one's file is refused, and left as it is.
     plane.raw("PRAGMA user_version = 99;");
     let err = Store::connect(&plane.location).err().expect("refused");

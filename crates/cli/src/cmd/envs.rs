@@ -1,12 +1,12 @@
 //! `dataalm env ...`: register environments.
 
 use super::profiles;
-use crate::cli::{EnvAddArgs, EnvCommand};
+use crate::cli::{EnvAddArgs, EnvCommand, EnvSetArgs};
 use crate::output;
 use anyhow::{Context, Result, anyhow};
 use dataalm_core::profile::check_profile_name;
 use dataalm_ops::Actor;
-use dataalm_ops::actions::{self, NewEnvironment, environment_view as shown};
+use dataalm_ops::actions::{self, EnvChanges, NewEnvironment, environment_view as shown};
 use dataalm_store::Store;
 use serde_json::json;
 use std::path::Path;
@@ -16,6 +16,7 @@ pub fn run(store: &Store, cmd: EnvCommand) -> Result<()> {
         EnvCommand::Add(args) => add(store, args),
         EnvCommand::List { json } => list(store, json),
         EnvCommand::Show { name, json } => show(store, &name, json),
+        EnvCommand::Set(args) => set(store, args),
         EnvCommand::Remove { name } => {
             store.remove_env(&name)?;
             store.audit(
@@ -53,6 +54,48 @@ fn add(store: &Store, args: EnvAddArgs) -> Result<()> {
         env.profile
     );
     Ok(())
+}
+
+fn set(store: &Store, args: EnvSetArgs) -> Result<()> {
+    let profile = args
+        .profile
+        .map(|profile| profile_name(store, &profile))
+        .transpose()?;
+    let changes = EnvChanges {
+        kind: args.kind,
+        sqlite: args.sqlite,
+        postgres: args.postgres,
+        profile,
+        url: args.url,
+        throttle: args.throttle,
+        time_zone: args.time_zone,
+    };
+    let (env, unreachable) =
+        actions::update_environment(store, &Actor::local(), &args.name, changes)?;
+    if let Some(reason) = unreachable {
+        eprintln!(
+            "warning: {reason}; the environment is changed anyway, check it before a refresh"
+        );
+    }
+    outln!("changed environment `{}`", env.name);
+    print_settings(&env);
+    Ok(())
+}
+
+/// The settings `env set` changes, as `env show` prints them.
+fn print_settings(env: &dataalm_core::Environment) {
+    let throttle = env
+        .settings
+        .throttle
+        .map_or_else(|| "off".to_owned(), |t| t.to_string());
+    outln!("throttle: {throttle}");
+    outln!(
+        "time zone: {}",
+        env.settings
+            .time_zone
+            .as_deref()
+            .unwrap_or(dataalm_core::zone::DEFAULT)
+    );
 }
 
 /// The profile `--profile` means: a name as given, or a file, registered under its stem
@@ -121,6 +164,7 @@ fn show(store: &Store, name: &str, json: bool) -> Result<()> {
         return output::json(&value);
     }
     outln!("name:     {}", env.name);
+    outln!("id:       {}", env.settings.id);
     outln!("kind:     {}", env.kind);
     outln!("engine:   {}", env.location.engine_name());
     outln!("location: {}", env.location.redacted());
@@ -136,5 +180,6 @@ fn show(store: &Store, name: &str, json: bool) -> Result<()> {
             "none"
         }
     );
+    print_settings(&env);
     Ok(())
 }

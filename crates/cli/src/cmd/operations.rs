@@ -110,6 +110,11 @@ pub fn history(store: &Store, args: &HistoryArgs) -> Result<()> {
     Ok(())
 }
 
+/// dataalm's id of the operation named by its id or its GUID (`OperationActivityId`).
+fn op_id(store: &Store, id_or_guid: &str) -> Result<String> {
+    Ok(store.operation(id_or_guid)?.id)
+}
+
 fn with_context<T>(store: &Store, json: bool, f: impl FnOnce(&Context) -> T) -> T {
     let display = Display::new(json);
     let actor = Actor::local();
@@ -121,7 +126,8 @@ fn with_context<T>(store: &Store, json: bool, f: impl FnOnce(&Context) -> T) -> 
 }
 
 pub fn sign_off(store: &Store, args: &OpArgs) -> Result<()> {
-    let op = with_context(store, args.json, |ctx| refresh::sign_off(ctx, &args.op))?;
+    let id = op_id(store, &args.op)?;
+    let op = with_context(store, args.json, |ctx| refresh::sign_off(ctx, &id))?;
     if !args.json {
         outln!(
             "signed off {}: `{}` keeps the copy; the previous database is dropped",
@@ -133,7 +139,8 @@ pub fn sign_off(store: &Store, args: &OpArgs) -> Result<()> {
 }
 
 pub fn rollback(store: &Store, args: &OpArgs) -> Result<()> {
-    let op = with_context(store, args.json, |ctx| refresh::rollback(ctx, &args.op))?;
+    let id = op_id(store, &args.op)?;
+    let op = with_context(store, args.json, |ctx| refresh::rollback(ctx, &id))?;
     if !args.json {
         outln!(
             "rolled back {}: `{}` is as it was before the refresh",
@@ -146,13 +153,15 @@ pub fn rollback(store: &Store, args: &OpArgs) -> Result<()> {
 
 pub fn resume(store: &Store, args: &OpArgs) -> Result<()> {
     crate::interrupt::cancel_on_signals();
-    let op = with_context(store, args.json, |ctx| refresh::resume(ctx, &args.op))?;
+    let id = op_id(store, &args.op)?;
+    let op = with_context(store, args.json, |ctx| refresh::resume(ctx, &id))?;
     finish(&op, args.json)
 }
 
 /// Cancels a refresh before its cutover, and waits (a while) for its runner to stop.
 pub fn cancel(store: &Store, args: &OpArgs) -> Result<()> {
-    let op = with_context(store, args.json, |ctx| refresh::cancel(ctx, &args.op))?;
+    let id = op_id(store, &args.op)?;
+    let op = with_context(store, args.json, |ctx| refresh::cancel(ctx, &id))?;
     if args.json {
         return print_operation_json(&op);
     }
@@ -195,6 +204,7 @@ pub fn print_operation(op: &Operation) {
         op.target,
         display_state(op)
     );
+    outln!("activity id {}", op.activity_id);
     outln!("started {} UTC", when::format(op.created_at));
     let rows: Vec<Vec<String>> = op
         .steps

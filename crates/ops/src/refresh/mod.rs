@@ -87,6 +87,7 @@ pub fn start(ctx: &Context, source: &str, target: &str, copy: CopyOptions) -> Re
 /// [`run`].
 pub fn begin(ctx: &Context, source: &str, target: &str, copy: CopyOptions) -> Result<Operation> {
     let started = when::now();
+    crate::throttle::check(ctx.store, &ctx.store.env(target)?, started)?;
     let checked = validate::preflight(ctx.store, source, target, &copy)?;
     let mut op = Operation::new_refresh(source, target, started);
     op.data.copy = copy;
@@ -159,6 +160,7 @@ fn resume_as(ctx: &Context, op_id: &str, resumer: Resumer) -> Result<Operation> 
     }
     op.state = OpState::Running;
     op.error = None;
+    op.data.rollback = None;
     ctx.store.save_operation(&op)?;
     audit(ctx, "refresh resumed", &op, "resuming");
     run_held(ctx, op, held)

@@ -4,7 +4,7 @@
 use super::lease::Held;
 use super::{Context, Outcome, audit};
 use crate::{EnvDb, Error, Result};
-use dataalm_core::{Environment, OpState, Operation, when};
+use dataalm_core::{Environment, OpState, Operation, RollbackRecord, when};
 
 pub(crate) fn await_sign_off(op: &mut Operation) -> Result<Outcome> {
     op.state = OpState::AwaitingSignOff;
@@ -49,7 +49,25 @@ pub fn rollback(ctx: &Context, op_id: &str) -> Result<Operation> {
         });
     }
     let target = ctx.store.env(&op.target)?;
-    give_back_target(ctx.store, &target, &op)?;
+    // Journaled first, so others see a rollback in progress (and, if this process dies
+    // in it, one that did not finish).
+    op.data.rollback = Some(RollbackRecord {
+        started_at: when::now(),
+        error: None,
+    });
+    ctx.store.save_operation_holding(&op)?;
+    if let Err(error) = give_back_target(ctx.store, &target, &op) {
+        if let Some(rollback) = &mut op.data.rollback {
+            rollback.error = Some(error.to_string());
+        }
+        op.updated_at = when::now();
+        // The rollback's own error matters more than a failure to journal it.
+        if let Err(journal) = ctx.store.save_operation(&op) {
+            tracing::warn!(%journal, "could not journal the failed rollback of {}", op.id);
+        }
+        audit(ctx, "rollback failed", &op, &error.to_string());
+        return Err(error);
+    }
     op.state = OpState::RolledBack;
     op.updated_at = when::now();
     ctx.store.save_operation(&op)?;

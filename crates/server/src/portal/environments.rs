@@ -137,6 +137,10 @@ struct EnvironmentPage {
     kind: String,
     engine: String,
     location: String,
+    /// The GUID, throttle and time zone (`env set`).
+    env_id: String,
+    throttle: String,
+    time_zone: String,
     query: EnvQuery,
     users: Vec<UserRow>,
     enabled_count: usize,
@@ -232,6 +236,16 @@ async fn environment_page(
                 kind: environment.kind.as_str().to_owned(),
                 engine: environment.location.engine_name().to_owned(),
                 location: environment.location.redacted(),
+                env_id: environment.settings.id.clone(),
+                throttle: environment
+                    .settings
+                    .throttle
+                    .map_or_else(|| "off".to_owned(), |t| t.to_string()),
+                time_zone: environment
+                    .settings
+                    .time_zone
+                    .clone()
+                    .unwrap_or_else(|| dataalm_core::zone::DEFAULT.to_owned()),
                 enabled_count: users.iter().filter(|u| u.enabled).count(),
                 users: users
                     .into_iter()
@@ -305,6 +319,33 @@ fn outcome<T>(
 ) -> Response {
     let path = format!("{}#{anchor}", env_path(env));
     back(&path, result.map(said).map_err(|e| e.message))
+}
+
+/// Changes the throttle and the time zone (admins), as `env set` does.
+pub async fn settings(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(env): Path<String>,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let form = visitor.form(&body, Role::Admin)?;
+    let changes = actions::EnvChanges {
+        throttle: Some(form.get("throttle").to_owned()),
+        time_zone: Some(form.get("time_zone").to_owned()).filter(|zone| !zone.trim().is_empty()),
+        ..actions::EnvChanges::default()
+    };
+    let actor = visitor.actor();
+    let target = env.clone();
+    let result = state
+        .blocking(move |store| {
+            Ok(actions::update_environment(
+                store, &actor, &target, changes,
+            )?)
+        })
+        .await;
+    Ok(outcome(&env, "settings", result, |_| {
+        "settings saved".to_owned()
+    }))
 }
 
 /// Enables or disables the users ticked in the list.

@@ -52,6 +52,7 @@ pub fn routes() -> Router<AppState> {
         .route("/portal/env/{env}/jobs", post(environments::set_jobs))
         .route("/portal/env/{env}/message", post(environments::message))
         .route("/portal/env/{env}/plan", post(environments::plan))
+        .route("/portal/env/{env}/settings", post(environments::settings))
         .route(
             "/portal/refresh",
             get(operations::refresh_form).post(operations::start),

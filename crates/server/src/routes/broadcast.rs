@@ -4,8 +4,13 @@
 //! message's id.
 //!
 //! Existing clients build the URL by replacing the path of the environment's base URL,
-//! so it is answered at `/api/services/...` too: the environment is then the one whose
-//! base URL has the request's host, else the one environment the token is for.
+//! so it is answered at `/api/services/...` too, and at `/namespaces/AXSF/api/services/...`
+//! as on-premises installations serve it: the environment is then the one whose base URL
+//! has the request's host, else the one environment the token is for.
+//!
+//! A date-time without an offset is read in the environment's time zone (`dataalm env
+//! set ENV --time-zone`, UTC when not set), as clients write `ToString("s")` in the zone
+//! their user chose; one with an offset or `Z` is read as it is.
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -98,6 +103,26 @@ pub async fn add_by_host(
     add(state, caller, env, body.request).await
 }
 
+/// `POST /namespaces/AXSF/api/services/.../AddMessage`: the on-premises path, answered
+/// as the cloud one at the root.
+#[utoipa::path(
+    post,
+    path = "/namespaces/AXSF/api/services/SysBroadcastMessageServices/SysBroadcastMessageService/AddMessage",
+    tag = "erp",
+    responses(
+        (status = 200, description = "The new message id"),
+        (status = 400, description = "Cannot tell the environment, or bad dates"),
+    ),
+)]
+pub async fn add_on_premises(
+    state: State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Json<AddMessageBody>,
+) -> ApiResult<Json<Value>> {
+    add_by_host(state, caller, headers, body).await
+}
+
 async fn add(
     state: AppState,
     caller: Caller,
@@ -105,8 +130,13 @@ async fn add(
     request: AddMessageRequest,
 ) -> ApiResult<Json<Value>> {
     caller.require_env(Role::Operator, &env)?;
-    let from = date_field("FromDateTime", request.from_date_time.as_ref())?;
-    let to = date_field("ToDateTime", request.to_date_time.as_ref())?;
+    let name = env.clone();
+    let zone = state
+        .blocking(move |store| Ok(store.env(&name)?.settings.time_zone))
+        .await?
+        .unwrap_or_else(|| dataalm_core::zone::DEFAULT.to_owned());
+    let from = date_field("FromDateTime", request.from_date_time.as_ref(), &zone)?;
+    let to = date_field("ToDateTime", request.to_date_time.as_ref(), &zone)?;
     if to <= from {
         return Err(ApiError::bad_request(format!(
             "ToDateTime ({}) must be after FromDateTime ({})",
@@ -126,7 +156,7 @@ async fn add(
     Ok(Json(serde_json::to_value(id).unwrap_or(Value::Null)))
 }
 
-fn date_field(name: &str, value: Option<&Value>) -> ApiResult<OffsetDateTime> {
+fn date_field(name: &str, value: Option<&Value>, zone: &str) -> ApiResult<OffsetDateTime> {
     let text = match value {
         Some(Value::String(text)) => text,
         Some(other) => {
@@ -136,7 +166,7 @@ fn date_field(name: &str, value: Option<&Value>) -> ApiResult<OffsetDateTime> {
         }
         None => return Err(ApiError::bad_request(format!("{name} is missing"))),
     };
-    dotnet_time::parse(text).map_err(|e| ApiError::bad_request(format!("{name}: {e}")))
+    dotnet_time::parse_in(text, zone).map_err(|e| ApiError::bad_request(format!("{name}: {e}")))
 }
 
 /// Hosts match by name, and by port when both give one (`uat.example.com:443` is the

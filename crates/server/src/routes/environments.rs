@@ -78,6 +78,41 @@ pub async fn add(
     Ok((StatusCode::CREATED, Json(shown)))
 }
 
+/// `PATCH /api/environments/{env}`: changes its settings (`env set`): kind, location,
+/// profile, url, throttle, time zone. Admins only.
+#[utoipa::path(
+    patch,
+    path = "/api/environments/{env}",
+    tag = "environments",
+    params(("env" = String, Path, description = "Environment name")),
+    request_body(content_type = "application/json", description = "Any of kind, sqlite or postgres, profile, url (empty removes it), throttle (`N/24h` or `off`), time_zone (IANA name)"),
+    responses(
+        (status = 200, description = "The environment as changed"),
+        (status = 400, description = "Invalid"),
+        (status = 404, description = "Unknown"),
+        (status = 409, description = "An operation holds it (location, kind or profile)"),
+    ),
+)]
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Json(changes): Json<dataalm_ops::actions::EnvChanges>,
+) -> ApiResult<Json<Value>> {
+    caller.require_unscoped_admin()?;
+    let actor = caller.actor();
+    let (env, unreachable) = state
+        .blocking(move |store| {
+            Ok(dataalm_ops::actions::update_environment(
+                store, &actor, &name, changes,
+            )?)
+        })
+        .await?;
+    let mut shown = view(&env);
+    shown["warning"] = json!(unreachable);
+    Ok(Json(shown))
+}
+
 /// Forgets an environment (its database is untouched). Admins only.
 #[utoipa::path(
     delete,
