@@ -659,3 +659,47 @@ async fn an_operator_cancels_a_refresh_before_its_cutover() {
     assert_eq!(std::fs::read(portal.db("uat")).expect("uat"), before);
     browser.quit().await;
 }
+
+/// An admin sets the throttle and time zone on the environment's page, as `env set`
+/// does; a bad zone is refused in words; a reader sees them but has no form.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_sets_the_throttle_and_time_zone() {
+    let portal = Portal::start();
+    let browser = Browser::start().await;
+    portal.sign_in(&browser, "ada").await;
+    browser.goto(&portal.url("/portal/env/uat")).await;
+    let env_id = browser.text("#env-id").await;
+    assert_eq!(env_id.trim().len(), 36, "{env_id}");
+
+    browser.fill("#env-throttle", "2/24h").await;
+    browser.fill("#env-time-zone", "Mars/Olympus").await;
+    browser.click("#save-settings").await;
+    browser
+        .wait_for_text("#error", "Mars/Olympus", Duration::from_secs(10))
+        .await;
+    let store = Store::open(portal.home.path()).expect("control plane");
+    assert_eq!(store.env("uat").expect("uat").settings.throttle, None);
+
+    browser.fill("#env-throttle", "2/24h").await;
+    browser.fill("#env-time-zone", "Europe/Amsterdam").await;
+    browser.click("#save-settings").await;
+    browser
+        .wait_for_text("#notice", "settings saved", Duration::from_secs(10))
+        .await;
+    let settings = store.env("uat").expect("uat").settings;
+    assert_eq!(
+        settings.throttle.map(|t| t.to_string()).as_deref(),
+        Some("2/24h")
+    );
+    assert_eq!(settings.time_zone.as_deref(), Some("Europe/Amsterdam"));
+    assert_eq!(settings.id, env_id.trim(), "the GUID stays");
+    browser.quit().await;
+
+    let browser = Browser::start().await;
+    portal.sign_in(&browser, "rita").await;
+    browser.goto(&portal.url("/portal/env/uat")).await;
+    assert!(!browser.exists("#save-settings").await);
+    assert_eq!(browser.text("#env-throttle").await, "2/24h");
+    assert_eq!(browser.text("#env-time-zone").await, "Europe/Amsterdam");
+    browser.quit().await;
+}
