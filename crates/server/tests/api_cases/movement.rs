@@ -276,6 +276,32 @@ fn operations_and_environments_are_named_by_guid_too() {
     assert_eq!(op.activity_id, activity);
 }
 
+/// A rollback reads RollbackCompleted, with the date it ended.
+#[test]
+fn a_rolled_back_refresh_reads_rollback_completed() {
+    let api = Api::start();
+    let operator = api.app_token("lcs-script", Role::Operator, &[], None);
+    let activity = start_refresh(&api, &operator, "prod", "uat");
+    let path = status_path("uat", &activity);
+    let completed = wait_for_status(&api, &operator, &path, "Completed");
+    let rolled = api
+        .post(&format!("/api/operations/{activity}/rollback"), &operator)
+        .send()
+        .unwrap();
+    assert_eq!(rolled.status(), StatusCode::OK);
+    let status = json_of(api.get(&path, &operator).send().unwrap());
+    assert_eq!(status["OperationStatus"], "RollbackCompleted", "{status}");
+    let (done, ended) = (
+        completed["CompletionDate"].as_str().unwrap(),
+        status["CompletionDate"].as_str().unwrap(),
+    );
+    assert!(ended >= done, "{done} then {ended}");
+    // The journal keeps when the rollback began; the state says it ended.
+    let op = api.store().operation(&activity).unwrap();
+    assert!(op.data.rollback.is_some(), "journaled when it began");
+    assert_eq!(op.state, dataalm_core::OpState::RolledBack);
+}
+
 #[test]
 fn a_throttle_refuses_past_its_limit_on_both_apis() {
     let api = Api::start();
