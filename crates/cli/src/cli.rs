@@ -399,6 +399,10 @@ pub struct ServeArgs {
     /// The certificate's private key (PEM); needs --tls-cert.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// The URL clients reach this server at (behind a proxy, say), for the OpenID
+    /// discovery documents and tokens; default: each request's own scheme and host.
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -407,9 +411,15 @@ pub enum AppCommand {
     Register {
         name: String,
         /// reader (reads), operator (refreshes, signs off, changes users and jobs) or
-        /// admin (also environments, plans, registrations, audit log).
+        /// admin (also environments, plans, registrations, audit log). For a public
+        /// client, the most its people may do (default admin: their own role decides).
+        #[arg(long, required_unless_present = "public")]
+        role: Option<String>,
+        /// A public client: no secret; people sign in through it with their portal
+        /// name and password (OAuth2 password grant, as d365fo.tools does) and act
+        /// with their own role, at most --role, on at most the --env environments.
         #[arg(long)]
-        role: String,
+        public: bool,
         /// Environments it may touch (repeat the flag); all when not given.
         #[arg(long = "env")]
         envs: Vec<String>,

@@ -264,7 +264,8 @@ impl Traced {
             .push_str(&format!("$ dataalm serve\n{line}{log}"));
     }
 
-    /// The token signing key, read through the store with the home's secret key.
+    /// The token signing key (ES256, PKCS#8), read through the store with the home's
+    /// secret key.
     fn signing_key(&self) -> Vec<u8> {
         let location = match &self.store {
             Some(url) => Location::Postgres(url.clone()),
@@ -272,7 +273,7 @@ impl Traced {
         };
         let key = KeySource::for_home(&self.home.path("home"));
         Store::connect_with_key(&location, key)
-            .and_then(|store| store.signing_key())
+            .and_then(|store| store.token_key())
             .unwrap()
     }
 
@@ -295,7 +296,7 @@ impl Traced {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(String::from_utf8_lossy(&out.stdout).contains("token_signing_key"));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("token_key_es256"));
         out.stdout
     }
 }

@@ -1,8 +1,9 @@
 //! dataalm as a service: everything the CLI does, over HTTP, for pipelines and for
 //! scripts written against the reference ERP.
 //!
-//! - [`auth`]: OAuth2 client-credentials tokens (JWT) carrying a role and the
-//!   environments they may touch; every API call presents one.
+//! - [`auth`]: OAuth2 tokens (JWT, ES256) carrying a role and the environments they
+//!   may touch; every API call presents one. [`identity`]: the discovery documents and
+//!   keys the Microsoft identity libraries look up.
 //! - [`routes`]: one module per resource; the rules live in `dataalm-ops`.
 //! - [`error`]: errors as JSON with a stable code.
 //! - [`tls`]: HTTPS from a certificate and key; [`throttle`]: bounded secret checks.
@@ -13,6 +14,7 @@
 pub mod auth;
 pub mod error;
 mod headers;
+pub mod identity;
 pub mod portal;
 pub mod routes;
 pub mod state;
@@ -74,6 +76,11 @@ pub fn router(state: AppState) -> Router {
     let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(auth::token))
         .routes(routes!(auth::token_for_tenant))
+        .routes(routes!(auth::token_v2))
+        .routes(routes!(identity::discovery_v2))
+        .routes(routes!(identity::discovery_v1))
+        .routes(routes!(identity::keys))
+        .routes(routes!(identity::authorize))
         .routes(routes!(environments::list, environments::add))
         .routes(routes!(
             environments::show,
@@ -119,6 +126,7 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .route("/api/health", get(|| async { "ok" }))
+        .route("/{tenant}/oauth2/authorize", get(identity::authorize))
         .merge(portal::routes())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn(error::json_errors))
@@ -197,12 +205,25 @@ pub async fn serve_with(
     tls: Option<Arc<rustls::ServerConfig>>,
     ready: impl FnOnce(SocketAddr),
 ) -> Result<(), ServeError> {
+    serve_at(store, listen, tls, None, ready).await
+}
+
+/// As [`serve_with`], for a server its clients know as `public_url` (`serve
+/// --public-url`): the base of the URLs in discovery documents and tokens' issuer.
+pub async fn serve_at(
+    store: &Location,
+    listen: SocketAddr,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    public_url: Option<String>,
+    ready: impl FnOnce(SocketAddr),
+) -> Result<(), ServeError> {
     let location = store.clone();
     let over_tls = tls.is_some();
     // Blocking: the PostgreSQL control plane's client must not run on an async thread.
-    let state =
-        tokio::task::spawn_blocking(move || AppState::open(&location, TOKEN_LIFETIME, over_tls))
-            .await??;
+    let state = tokio::task::spawn_blocking(move || {
+        AppState::open_at(&location, TOKEN_LIFETIME, over_tls, public_url)
+    })
+    .await??;
     tokio::spawn(take_over_interrupted(state.clone()));
     let listen_error = |source| ServeError::Listen {
         addr: listen,

@@ -1,5 +1,5 @@
 //! What every request handler shares: where the control plane is, the token keys,
-//! whether the server speaks TLS, and the bound on secret checks.
+//! whether the server speaks TLS, its public URL, and the bound on secret checks.
 //!
 //! Store and database work is blocking, so it runs on tokio's blocking pool through
 //! [`AppState::blocking`]; each of its threads keeps one control-plane connection
@@ -9,7 +9,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::throttle::Guard;
 use dataalm_core::Location;
 use dataalm_store::Store;
-use jsonwebtoken::{DecodingKey, EncodingKey};
+use jsonwebtoken::jwk::{Jwk, PublicKeyUse, ThumbprintHash};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,11 +22,38 @@ pub struct AppState {
 
 struct Inner {
     store: Location,
-    encoding: EncodingKey,
-    decoding: DecodingKey,
+    keys: TokenKeys,
     token_lifetime: Duration,
     tls: bool,
+    public_url: Option<String>,
     guard: Guard,
+}
+
+/// The ES256 key pair that signs and checks tokens, and its public half as published.
+struct TokenKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    /// With `kid` (its RFC 7638 thumbprint) and `use: sig`.
+    jwk: Jwk,
+}
+
+impl TokenKeys {
+    /// From the PKCS#8 key the control plane keeps.
+    fn from_pkcs8(der: &[u8]) -> Result<TokenKeys, dataalm_store::Error> {
+        let damaged = |e: jsonwebtoken::errors::Error| {
+            dataalm_store::Error::Corrupt(format!("the token signing key: {e}"))
+        };
+        let encoding = EncodingKey::from_ec_der(der);
+        let mut jwk = Jwk::from_encoding_key(&encoding, Algorithm::ES256).map_err(damaged)?;
+        jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+        jwk.common.key_id = Some(jwk.thumbprint(ThumbprintHash::SHA256).map_err(damaged)?);
+        let decoding = DecodingKey::from_jwk(&jwk).map_err(damaged)?;
+        Ok(TokenKeys {
+            encoding,
+            decoding,
+            jwk,
+        })
+    }
 }
 
 impl AppState {
@@ -36,14 +64,25 @@ impl AppState {
         token_lifetime: Duration,
         tls: bool,
     ) -> Result<AppState, dataalm_store::Error> {
-        let key = Store::connect(store)?.signing_key()?;
+        AppState::open_at(store, token_lifetime, tls, None)
+    }
+
+    /// As [`AppState::open`], for a server known to clients as `public_url` (behind a
+    /// proxy, say); without it, each request's own scheme and host.
+    pub fn open_at(
+        store: &Location,
+        token_lifetime: Duration,
+        tls: bool,
+        public_url: Option<String>,
+    ) -> Result<AppState, dataalm_store::Error> {
+        let keys = TokenKeys::from_pkcs8(&Store::connect(store)?.token_key()?)?;
         Ok(AppState {
             inner: Arc::new(Inner {
                 store: store.clone(),
-                encoding: EncodingKey::from_secret(&key),
-                decoding: DecodingKey::from_secret(&key),
+                keys,
                 token_lifetime,
                 tls,
+                public_url: public_url.map(|url| url.trim_end_matches('/').to_owned()),
                 guard: Guard::default(),
             }),
         })
@@ -55,11 +94,21 @@ impl AppState {
     }
 
     pub fn encoding_key(&self) -> &EncodingKey {
-        &self.inner.encoding
+        &self.inner.keys.encoding
     }
 
     pub fn decoding_key(&self) -> &DecodingKey {
-        &self.inner.decoding
+        &self.inner.keys.decoding
+    }
+
+    /// The public signing key as a JWK, as `jwks_uri` publishes it.
+    pub fn jwk(&self) -> &Jwk {
+        &self.inner.keys.jwk
+    }
+
+    /// `--public-url`, without a trailing slash.
+    pub fn public_url(&self) -> Option<&str> {
+        self.inner.public_url.as_deref()
     }
 
     pub fn token_lifetime(&self) -> Duration {

@@ -24,8 +24,17 @@ use time::format_description::well_known::Rfc3339;
 /// secret scanner's rules.
 const SECRET_PREFIX: &str = "dsec_";
 
-/// The `settings` key of the token signing key.
+/// The `settings` key of the HS256 key that signed tokens before they were ES256; still
+/// sealed on upgrade (it is a secret), no longer used.
 const SIGNING_KEY: &str = "token_signing_key";
+
+/// The `settings` key of the ES256 (P-256) key that signs tokens, as sealed PKCS#8.
+const TOKEN_KEY: &str = "token_key_es256";
+
+/// `client_type` of a registration with a secret, and of one without (a script run by
+/// a person, who signs in with the password grant).
+const CONFIDENTIAL: &str = "confidential";
+const PUBLIC: &str = "public";
 
 /// A registered app, as shown to admins. It has no secret: that exists only as a hash.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -35,6 +44,9 @@ pub struct AppRegistration {
     pub role: Role,
     /// Environments the app may act on; empty means all of them.
     pub environments: Vec<String>,
+    /// A public client has no secret: people sign in through it with their own portal
+    /// name and password (`grant_type=password`), and `role` caps what they may do.
+    pub public: bool,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
@@ -52,7 +64,8 @@ impl AppRegistration {
     }
 }
 
-const APP_COLUMNS: &str = "client_id, name, role, environments, created_at, revoked_at";
+const APP_COLUMNS: &str =
+    "client_id, name, role, environments, created_at, revoked_at, client_type";
 
 impl Store {
     /// Registers an app and returns it with its plain secret, which is not kept and
@@ -64,6 +77,30 @@ impl Store {
         role: Role,
         environments: &[String],
     ) -> Result<(AppRegistration, String)> {
+        let secret = format!("{SECRET_PREFIX}{}", secrets::random_token()?);
+        let app = self.insert_app(name, role, environments, Some(&secret))?;
+        Ok((app, secret))
+    }
+
+    /// Registers a public client: no secret, only the password and refresh-token grants
+    /// of people, whose role it caps at `role`.
+    pub fn register_public_app(
+        &self,
+        name: &str,
+        role: Role,
+        environments: &[String],
+    ) -> Result<AppRegistration> {
+        self.insert_app(name, role, environments, None)
+    }
+
+    /// Inserts a registration, confidential with `secret` (kept as its hash) or public.
+    fn insert_app(
+        &self,
+        name: &str,
+        role: Role,
+        environments: &[String],
+        secret: Option<&str>,
+    ) -> Result<AppRegistration> {
         check_name(name).map_err(Error::InvalidApp)?;
         let mut environments = environments.to_vec();
         environments.sort();
@@ -84,19 +121,22 @@ impl Store {
             return Err(Error::AppExists(name.to_owned()));
         }
 
-        let secret = format!("{SECRET_PREFIX}{}", secrets::random_token()?);
-        let secret_hash = secrets::hash(&secret)?;
+        // A public client's hash is empty: no secret verifies against it (see
+        // `authenticate_app`).
+        let secret_hash = secret.map(secrets::hash).transpose()?.unwrap_or_default();
         let app = AppRegistration {
             client_id: uuid::Uuid::new_v4().to_string(),
             name: name.to_owned(),
             role,
             environments,
+            public: secret.is_none(),
             created_at: OffsetDateTime::now_utc(),
             revoked_at: None,
         };
+        let client_type = if app.public { PUBLIC } else { CONFIDENTIAL };
         let result = self.conn.execute(
-            "INSERT INTO apps (client_id, name, role, environments, secret_hash, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO apps (client_id, name, role, environments, secret_hash, created_at, client_type)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             &[
                 app.client_id.as_str().into(),
                 app.name.as_str().into(),
@@ -104,10 +144,11 @@ impl Store {
                 to_json(&app.environments)?.into(),
                 secret_hash.into(),
                 format_time(app.created_at).into(),
+                client_type.into(),
             ],
         );
         match result {
-            Ok(_) => Ok((app, secret)),
+            Ok(_) => Ok(app),
             // Another process registered the same name since the check above.
             Err(e) if is_duplicate(&e) => match self.active_app_named(name)? {
                 Some(_) => Err(Error::AppExists(name.to_owned())),
@@ -181,8 +222,13 @@ impl Store {
             secrets::verify(secret, None, "")?;
             return Err(Error::BadCredentials);
         };
-        let secret_hash = found.text(6)?;
+        let secret_hash = found.text(7)?;
         let app = AppRow::read(&found)?.into_registration()?;
+        if app.public {
+            // No secret is right for a public client; the same work as for any other.
+            secrets::verify(secret, None, "")?;
+            return Err(Error::BadCredentials);
+        }
         // Verified before looking at revocation, so a revoked app takes as long as any.
         let whose = format!("app {}", app.client_id);
         match secrets::verify(secret, Some(&secret_hash), &whose)? {
@@ -212,6 +258,40 @@ impl Store {
             .stored_signing_key()?
             .ok_or_else(|| Error::Corrupt("the token signing key was not kept".into()))?;
         self.open_signing_key(stored)
+    }
+
+    /// The ES256 key that signs access tokens, as PKCS#8 DER: a P-256 key made on first
+    /// use and kept sealed in `settings`, like the key before it. Its public half is
+    /// published (JWKS), so gateways can check tokens without any secret. Racing first
+    /// uses end up with the one key stored, and a key sealed under another secret key is
+    /// an error, never a reason to make a new one.
+    pub fn token_key(&self) -> Result<Vec<u8>> {
+        if let Some(stored) = self.stored_setting(TOKEN_KEY)? {
+            return self.sealer.open(
+                Purpose::TokenKey,
+                &sealed_text(stored)?,
+                "token signing key",
+            );
+        }
+        // Secrets sealed before this key existed show whether the secret key is the
+        // right one: a new key sealed under a wrong one would lock the rest out.
+        if let Some(stored) = self.stored_signing_key()? {
+            self.open_signing_key(stored)?;
+        }
+        let candidate = new_p256_key()?;
+        let sealed = self.sealer.seal(Purpose::TokenKey, &candidate)?;
+        self.conn.execute(
+            "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            &[TOKEN_KEY.into(), Value::Blob(sealed.into_bytes())],
+        )?;
+        let stored = self
+            .stored_setting(TOKEN_KEY)?
+            .ok_or_else(|| Error::Corrupt("the token signing key was not kept".into()))?;
+        self.sealer.open(
+            Purpose::TokenKey,
+            &sealed_text(stored)?,
+            "token signing key",
+        )
     }
 
     /// The signing key from its row: sealed, or (until the next open seals it, see
@@ -258,11 +338,12 @@ impl Store {
 
     /// The signing key's row as stored: sealed text, or 32 bytes from an older dataalm.
     fn stored_signing_key(&self) -> Result<Option<Vec<u8>>> {
+        self.stored_setting(SIGNING_KEY)
+    }
+
+    fn stored_setting(&self, key: &str) -> Result<Option<Vec<u8>>> {
         self.conn
-            .query_opt(
-                "SELECT value FROM settings WHERE key = ?1",
-                &[SIGNING_KEY.into()],
-            )?
+            .query_opt("SELECT value FROM settings WHERE key = ?1", &[key.into()])?
             .map(|row| row.blob(0))
             .transpose()
     }
@@ -293,6 +374,20 @@ impl Store {
     }
 }
 
+/// A sealed value's text from its `settings` row.
+fn sealed_text(stored: Vec<u8>) -> Result<String> {
+    String::from_utf8(stored).map_err(|_| Error::Corrupt("an encrypted setting is not text".into()))
+}
+
+/// A new P-256 key as PKCS#8 DER, from the operating system's generator.
+fn new_p256_key() -> Result<Vec<u8>> {
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+        .map(|document| document.as_ref().to_vec())
+        .map_err(|e| Error::Random(format!("cannot make a P-256 key: {e}")))
+}
+
 /// An `apps` row as stored, before its text columns are parsed.
 struct AppRow {
     client_id: String,
@@ -301,6 +396,7 @@ struct AppRow {
     environments: String,
     created_at: String,
     revoked_at: Option<String>,
+    client_type: String,
 }
 
 impl AppRow {
@@ -313,6 +409,7 @@ impl AppRow {
             environments: r.text(3)?,
             created_at: r.text(4)?,
             revoked_at: r.opt_text(5)?,
+            client_type: r.text(6)?,
         })
     }
 
@@ -331,11 +428,17 @@ impl AppRow {
             .map(|t| OffsetDateTime::parse(t, &Rfc3339))
             .transpose()
             .map_err(|e| damaged("revoked_at", &e))?;
+        let public = match self.client_type.as_str() {
+            PUBLIC => true,
+            CONFIDENTIAL => false,
+            other => return Err(damaged("client type", &other)),
+        };
         Ok(AppRegistration {
             client_id: self.client_id,
             name: self.name,
             role,
             environments,
+            public,
             created_at,
             revoked_at,
         })

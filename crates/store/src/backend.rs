@@ -65,7 +65,8 @@ CREATE TABLE IF NOT EXISTS apps (
     environments TEXT NOT NULL,
     secret_hash TEXT NOT NULL,
     created_at TEXT NOT NULL,
-    revoked_at TEXT
+    revoked_at TEXT,
+    client_type TEXT NOT NULL DEFAULT 'confidential'
 );
 -- A name is reused only once its holder is revoked; the index settles racing registrations.
 CREATE UNIQUE INDEX IF NOT EXISTS one_active_app_per_name
@@ -95,6 +96,15 @@ CREATE TABLE IF NOT EXISTS sessions (
     token_hash TEXT PRIMARY KEY,
     person TEXT NOT NULL REFERENCES people(name) ON DELETE CASCADE,
     csrf TEXT NOT NULL,
+    expires_ms BIGINT NOT NULL
+);
+-- Refresh tokens of people signed in through a public client (`grants.rs`), as
+-- digests; each is used once. `environments` is the JSON scope it was issued for.
+CREATE TABLE IF NOT EXISTS refresh_tokens (
+    token_hash TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL REFERENCES apps(client_id),
+    person TEXT NOT NULL REFERENCES people(name) ON DELETE CASCADE,
+    environments TEXT NOT NULL,
     expires_ms BIGINT NOT NULL
 );
 ";
@@ -336,6 +346,18 @@ fn migrate_sqlite(conn: &mut Connection) -> Result<()> {
         // Version 5 had no GUIDs; `Store::give_guids` fills them in.
         tx.execute_batch("ALTER TABLE operations ADD COLUMN activity_id TEXT;")?;
     }
+    let has_apps: bool = tx
+        .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'apps'")?
+        .exists([])?;
+    let has_client_type: bool = tx
+        .prepare("SELECT 1 FROM pragma_table_info('apps') WHERE name = 'client_type'")?
+        .exists([])?;
+    if has_apps && !has_client_type {
+        // Version 5 had confidential clients only.
+        tx.execute_batch(
+            "ALTER TABLE apps ADD COLUMN client_type TEXT NOT NULL DEFAULT 'confidential';",
+        )?;
+    }
     // Every statement is `IF NOT EXISTS`: this adds the tables newer versions brought.
     tx.execute_batch(&schema_for(Dialect::Sqlite))?;
     tx.execute_batch(ACTIVITY_INDEX)?;
@@ -388,6 +410,7 @@ fn setup_postgres(db: &mut PgDb) -> Result<bool> {
              {}
              ALTER TABLE people ADD COLUMN IF NOT EXISTS disabled_at TEXT;
              ALTER TABLE operations ADD COLUMN IF NOT EXISTS activity_id TEXT;
+             ALTER TABLE apps ADD COLUMN IF NOT EXISTS client_type TEXT NOT NULL DEFAULT 'confidential';
              {ACTIVITY_INDEX}",
             schema_for(Dialect::Postgres)
         ))?;

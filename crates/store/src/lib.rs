@@ -12,12 +12,14 @@
 //! to refresh the same target cannot both win. At most one process runs an operation's
 //! steps: it holds the operation's [`lease`].
 //!
-//! It also keeps the REST service's app registrations and token signing key (`apps`).
+//! It also keeps the REST service's app registrations and token signing key (`apps`),
+//! and people's refresh tokens (`grants`).
 //! That key and environments' passwords are kept encrypted under a key that is not here
 //! ([`sealed`]).
 
 mod apps;
 mod backend;
+mod grants;
 pub mod lease;
 mod people;
 mod profiles;
@@ -25,6 +27,7 @@ pub mod sealed;
 mod secrets;
 
 pub use apps::AppRegistration;
+pub use grants::Redeemed;
 pub use people::{Person, Session};
 pub use profiles::{Registered, StoredProfile, read_profile_file};
 pub use sealed::{KeySource, use_home};

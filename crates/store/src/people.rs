@@ -6,7 +6,8 @@
 //! back. Sessions live in the control plane, so servers sharing one share sessions.
 //!
 //! Admins disable, enable and delete accounts, set passwords and end sessions. Disabling
-//! or deleting someone ends their sessions at once; the last enabled admin can be neither
+//! or deleting someone, or setting their password, ends their sessions and refresh
+//! tokens (`grants.rs`) at once; the last enabled admin can be neither
 //! disabled nor deleted, so the portal always has someone to manage it.
 
 use crate::backend::Cells;
@@ -168,7 +169,7 @@ impl Store {
                     "UPDATE people SET disabled_at = ?2 WHERE name = ?1 AND disabled_at IS NULL",
                     &[name.into(), now_text().into()],
                 )?;
-                conn.execute("DELETE FROM sessions WHERE person = ?1", &[name.into()])?;
+                end_sign_ins(conn, name)?;
             } else {
                 conn.execute(
                     "UPDATE people SET disabled_at = NULL WHERE name = ?1",
@@ -184,7 +185,7 @@ impl Store {
         self.conn.transaction(|conn| {
             let person = self.person(name)?;
             self.refuse_last_admin(&person)?;
-            conn.execute("DELETE FROM sessions WHERE person = ?1", &[name.into()])?;
+            end_sign_ins(conn, name)?;
             conn.execute("DELETE FROM people WHERE name = ?1", &[name.into()])?;
             Ok(())
         })
@@ -201,7 +202,7 @@ impl Store {
                 "UPDATE people SET password_hash = ?2 WHERE name = ?1",
                 &[name.into(), hash.into()],
             )?;
-            conn.execute("DELETE FROM sessions WHERE person = ?1", &[name.into()])?;
+            end_sign_ins(conn, name)?;
             Ok(())
         })
     }
@@ -241,6 +242,17 @@ impl Store {
         )?;
         Ok(())
     }
+}
+
+/// Ends a person's sessions and refresh tokens: what disabling, deleting or a new
+/// password must take away.
+fn end_sign_ins(conn: &crate::backend::Conn, name: &str) -> Result<()> {
+    conn.execute("DELETE FROM sessions WHERE person = ?1", &[name.into()])?;
+    conn.execute(
+        "DELETE FROM refresh_tokens WHERE person = ?1",
+        &[name.into()],
+    )?;
+    Ok(())
 }
 
 /// A person from columns `at` (name), `at + 1` (role) and `at + 2` (enabled, 0 or 1).

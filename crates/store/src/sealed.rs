@@ -43,6 +43,7 @@ const NONCE_LEN: usize = 24;
 pub(crate) enum Purpose {
     SigningKey,
     EnvPassword,
+    TokenKey,
 }
 
 impl Purpose {
@@ -50,6 +51,7 @@ impl Purpose {
         match self {
             Purpose::SigningKey => b"dataalm token signing key",
             Purpose::EnvPassword => b"dataalm environment password",
+            Purpose::TokenKey => b"dataalm token signing key (ES256)",
         }
     }
 }

@@ -169,6 +169,9 @@ on_both_backends!(
     secrets_authenticate_until_revoked_and_are_kept_only_hashed,
     registrations_are_validated,
     signing_key_is_made_once_and_kept,
+    token_key_is_made_once_kept_sealed_and_under_the_right_key,
+    public_clients_have_no_secret,
+    refresh_tokens_work_once_and_end_with_the_person,
     secrets_are_kept_encrypted,
     secrets_an_older_dataalm_kept_in_the_clear_are_encrypted_on_open,
     another_key_or_no_key_is_refused_and_makes_no_new_signing_key,
@@ -428,6 +431,110 @@ fn signing_key_is_made_once_and_kept(backend: Backend) {
 
     let other = Plane::new(backend);
     assert_ne!(other.open().signing_key().unwrap(), keys[0]);
+}
+
+fn token_key_is_made_once_kept_sealed_and_under_the_right_key(backend: Backend) {
+    let plane = Plane::new(backend);
+    let keys: Vec<Vec<u8>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| plane.open().token_key().unwrap()))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(keys.iter().all(|k| k == &keys[0]));
+    assert_eq!(plane.open().token_key().unwrap(), keys[0]);
+    assert_nothing_secret_in(&plane.dump(), &keys[0]);
+    assert_ne!(Plane::new(backend).open().token_key().unwrap(), keys[0]);
+
+    // A control plane whose secrets were sealed under another key gets no new token key
+    // under the wrong one.
+    let older = Plane::new(backend);
+    older.open().signing_key().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let another_key = "CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=\n";
+    std::fs::write(elsewhere.path().join("secret.key"), another_key).unwrap();
+    let wrong = Store::connect_with_key(&older.location, KeySource::for_home(elsewhere.path()))
+        .expect("nothing to decrypt at open");
+    let err = wrong.token_key().unwrap_err().to_string();
+    assert!(err.contains("encrypted with another key"), "{err}");
+    let count = "SELECT CAST(count(*) AS TEXT) FROM settings WHERE key = 'token_key_es256'";
+    assert_eq!(older.raw_text(count), "0");
+}
+
+fn public_clients_have_no_secret(backend: Backend) {
+    let plane = Plane::new(backend);
+    let store = plane.open();
+    let app = store
+        .register_public_app("scripts", Role::Operator, &[])
+        .unwrap();
+    assert!(app.public);
+    assert_eq!(store.app(&app.client_id).unwrap(), app);
+    for secret in ["", "anything"] {
+        assert!(matches!(
+            store.authenticate_app(&app.client_id, secret),
+            Err(Error::BadCredentials)
+        ));
+    }
+    let (confidential, _) = store.register_app("pipeline", Role::Reader, &[]).unwrap();
+    assert!(!confidential.public);
+}
+
+fn refresh_tokens_work_once_and_end_with_the_person(backend: Backend) {
+    let plane = Plane::new(backend);
+    let store = plane.open();
+    let app = store
+        .register_public_app("scripts", Role::Operator, &[])
+        .unwrap();
+    store
+        .create_person("ada", Role::Operator, "correct horse")
+        .unwrap();
+    store
+        .create_person("bob", Role::Reader, "correct horse")
+        .unwrap();
+    let envs = vec!["uat".to_owned()];
+    let ttl = std::time::Duration::from_secs(60);
+    let token = store
+        .issue_refresh_token(&app.client_id, "ada", &envs, ttl)
+        .unwrap();
+    let stored = plane.raw_text("SELECT token_hash FROM refresh_tokens");
+    assert!(!stored.contains(&token), "kept in the clear");
+
+    // Another client's token is refused, and spent: it has leaked.
+    let other = store
+        .issue_refresh_token(&app.client_id, "ada", &envs, ttl)
+        .unwrap();
+    assert!(matches!(
+        store.redeem_refresh_token("someone-else", &other),
+        Err(Error::BadCredentials)
+    ));
+    assert!(store.redeem_refresh_token(&app.client_id, &other).is_err());
+
+    let redeemed = store.redeem_refresh_token(&app.client_id, &token).unwrap();
+    assert_eq!(
+        (redeemed.person.name.as_str(), redeemed.environments),
+        ("ada", envs.clone())
+    );
+    assert!(matches!(
+        store.redeem_refresh_token(&app.client_id, &token),
+        Err(Error::BadCredentials)
+    ));
+
+    // Expired, or the person disabled: refused.
+    let expired = store
+        .issue_refresh_token(&app.client_id, "bob", &envs, std::time::Duration::ZERO)
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    assert!(
+        store
+            .redeem_refresh_token(&app.client_id, &expired)
+            .is_err()
+    );
+    let bobs = store
+        .issue_refresh_token(&app.client_id, "bob", &envs, ttl)
+        .unwrap();
+    store.set_person_enabled("bob", false).unwrap();
+    store.set_person_enabled("bob", true).unwrap();
+    assert!(store.redeem_refresh_token(&app.client_id, &bobs).is_err());
 }
 
 /// A sandbox on a PostgreSQL server, its URL holding `PASSWORD` (nothing connects to it).

@@ -21,10 +21,11 @@ pub fn serve(store: &Location, args: ServeArgs) -> Result<()> {
         .enable_all()
         .build()
         .context("cannot start the server's runtime")?;
-    runtime.block_on(dataalm_server::serve_with(
+    runtime.block_on(dataalm_server::serve_at(
         store,
         args.listen,
         tls,
+        args.public_url,
         |addr| {
             // Scripts (and the tests) read the address from this line.
             outln!("dataalm API listening on {scheme}://{addr}");
@@ -38,10 +39,17 @@ pub fn app(store: &Store, cmd: AppCommand) -> Result<()> {
         AppCommand::Register {
             name,
             role,
+            public,
             envs,
             json,
         } => {
-            let role: Role = role.parse().map_err(anyhow::Error::msg)?;
+            let role: Role = match role {
+                Some(role) => role.parse().map_err(anyhow::Error::msg)?,
+                None => Role::Admin,
+            };
+            if public {
+                return register_public(store, &name, role, &envs, json);
+            }
             let (app, secret) = store.register_app(&name, role, &envs)?;
             store.audit(
                 &dataalm_ops::Actor::local().0,
@@ -78,7 +86,12 @@ pub fn app(store: &Store, cmd: AppCommand) -> Result<()> {
                         } else {
                             a.environments.join(", ")
                         },
-                        if a.is_revoked() { "revoked" } else { "active" }.into(),
+                        match (a.is_revoked(), a.public) {
+                            (true, _) => "revoked",
+                            (false, true) => "active (public)",
+                            (false, false) => "active",
+                        }
+                        .into(),
                     ]
                 })
                 .collect();
@@ -100,4 +113,34 @@ pub fn app(store: &Store, cmd: AppCommand) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `app register NAME --public`: a client with no secret, for people's password grants.
+fn register_public(
+    store: &Store,
+    name: &str,
+    role: Role,
+    envs: &[String],
+    json: bool,
+) -> Result<()> {
+    let app = store.register_public_app(name, role, envs)?;
+    store.audit(
+        &dataalm_ops::Actor::local().0,
+        "app register",
+        None,
+        &format!(
+            "{} ({}) public, people up to {role}",
+            app.name, app.client_id
+        ),
+    )?;
+    if json {
+        return output::json(&serde_json::json!({"client_id": app.client_id, "public": true}));
+    }
+    outln!(
+        "registered `{}` as a public client (people up to {role})",
+        app.name
+    );
+    outln!("client id: {}", app.client_id);
+    outln!("people sign in with grant_type=password and their portal name and password");
+    Ok(())
 }

@@ -161,10 +161,15 @@ impl Api {
 
     /// The claims of a token the server issued (checked with the real key).
     fn claims(&self, token: &str) -> Claims {
-        let key = self.store().signing_key().unwrap();
-        let mut validation = Validation::new(Algorithm::HS256);
+        let key = self.store().token_key().unwrap();
+        let jwk = jsonwebtoken::jwk::Jwk::from_encoding_key(
+            &EncodingKey::from_ec_der(&key),
+            Algorithm::ES256,
+        )
+        .unwrap();
+        let mut validation = Validation::new(Algorithm::ES256);
         validation.leeway = 0;
-        jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(&key), &validation)
+        jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_jwk(&jwk).unwrap(), &validation)
             .expect("a valid token")
             .claims
     }
@@ -473,10 +478,10 @@ fn bad_client_credentials_and_grant_types_are_refused() {
         "invalid_client",
     );
 
-    // Other grant types, or none.
+    // Other grant types, or none (the password grant is tested in identity_clients.rs).
     for form in [
         vec![
-            ("grant_type", "password"),
+            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
             ("client_id", id.as_str()),
             ("client_secret", secret.as_str()),
         ],
@@ -515,7 +520,7 @@ fn bad_client_credentials_and_grant_types_are_refused() {
 fn api_calls_without_a_valid_token_get_401_with_a_challenge() {
     let api = Api::start();
     let (id, secret) = api.register("pipeline", Role::Admin, &[]);
-    let key = api.store().signing_key().unwrap();
+    let key = EncodingKey::from_ec_der(&api.store().token_key().unwrap());
     let claims = |iat: u64, exp: u64| Claims {
         sub: id.clone(),
         name: "pipeline".into(),
@@ -523,15 +528,17 @@ fn api_calls_without_a_valid_token_get_401_with_a_challenge() {
         envs: vec![],
         iat,
         exp,
+        iss: None,
+        person: None,
     };
-    let sign = |header: Header, claims: &Claims, key: &[u8]| {
-        jsonwebtoken::encode(&header, claims, &EncodingKey::from_secret(key)).unwrap()
+    let sign = |header: Header, claims: &Claims, key: &EncodingKey| {
+        jsonwebtoken::encode(&header, claims, key).unwrap()
     };
 
     // A token signed with the real key and fresh claims works: the forgeries below
     // differ from it in one thing each.
     let good = sign(
-        Header::new(Algorithm::HS256),
+        Header::new(Algorithm::ES256),
         &claims(now(), now() + 600),
         &key,
     );
@@ -552,18 +559,21 @@ fn api_calls_without_a_valid_token_get_401_with_a_challenge() {
     for malformed in ["abc", "", "a.b.c"] {
         unauthorized(api.get("/api/environments", malformed).send().unwrap());
     }
-    // Signed with another key.
+    // Signed with another P-256 key.
+    let other = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
     let forged = sign(
-        Header::new(Algorithm::HS256),
+        Header::new(Algorithm::ES256),
         &claims(now(), now() + 600),
-        b"not the control plane's key, 32b",
+        &EncodingKey::from_ec_der(&other.serialize_der()),
     );
     unauthorized(api.get("/api/environments", &forged).send().unwrap());
-    // The real key with another algorithm.
+    // HS256, as dataalm signed before ES256, with the control plane's old HMAC key:
+    // no longer taken.
+    let legacy = api.store().signing_key().unwrap();
     let other_alg = sign(
-        Header::new(Algorithm::HS512),
+        Header::new(Algorithm::HS256),
         &claims(now(), now() + 600),
-        &key,
+        &EncodingKey::from_secret(&legacy),
     );
     unauthorized(api.get("/api/environments", &other_alg).send().unwrap());
     // Unsigned (`alg: none`), made by hand.
@@ -576,7 +586,7 @@ fn api_calls_without_a_valid_token_get_401_with_a_challenge() {
     unauthorized(api.get("/api/environments", &unsigned).send().unwrap());
     // Expired (real key).
     let expired = sign(
-        Header::new(Algorithm::HS256),
+        Header::new(Algorithm::ES256),
         &claims(now() - 7200, now() - 60),
         &key,
     );
@@ -585,7 +595,7 @@ fn api_calls_without_a_valid_token_get_401_with_a_challenge() {
     // A token for a client id that was never registered, signed with the real key.
     let mut stranger = claims(now(), now() + 600);
     stranger.sub = "00000000-0000-4000-8000-000000000000".into();
-    let stranger = sign(Header::new(Algorithm::HS256), &stranger, &key);
+    let stranger = sign(Header::new(Algorithm::ES256), &stranger, &key);
     unauthorized(api.get("/api/environments", &stranger).send().unwrap());
 
     // A token issued to an app that is then revoked stops working at once.
