@@ -172,6 +172,7 @@ on_both_backends!(
     token_key_is_made_once_kept_sealed_and_under_the_right_key,
     public_clients_have_no_secret,
     refresh_tokens_work_once_and_end_with_the_person,
+    a_version_5_control_plane_keeps_its_apps_and_gains_grants,
     secrets_are_kept_encrypted,
     secrets_an_older_dataalm_kept_in_the_clear_are_encrypted_on_open,
     another_key_or_no_key_is_refused_and_makes_no_new_signing_key,
@@ -1091,4 +1092,43 @@ fn a_version_1_sqlite_control_plane_is_upgraded() {
     plane.raw("PRAGMA user_version = 99;");
     let err = Store::connect(&plane.location).err().expect("refused");
     assert!(err.to_string().contains("newer dataalm"), "{err}");
+}
+
+/// A version 5 control plane (confidential clients only, no refresh tokens) opens with
+/// its registrations working as before, and takes public clients and refresh tokens.
+fn a_version_5_control_plane_keeps_its_apps_and_gains_grants(backend: Backend) {
+    let plane = Plane::new(backend);
+    let (app, secret) = plane
+        .open()
+        .register_app("pipeline", Role::Operator, &[])
+        .unwrap();
+    let stamp = match backend {
+        Backend::Sqlite => "PRAGMA user_version = 5;",
+        Backend::Postgres => "UPDATE meta SET value = '5' WHERE key = 'schema_version';",
+    };
+    plane.raw(&format!(
+        "DROP TABLE refresh_tokens; ALTER TABLE apps DROP COLUMN client_type; {stamp}"
+    ));
+    let store = plane.open();
+    let found = store.authenticate_app(&app.client_id, &secret).unwrap();
+    assert!(!found.public);
+    let public = store
+        .register_public_app("scripts", Role::Reader, &[])
+        .unwrap();
+    store
+        .create_person("ada", Role::Reader, "correct horse")
+        .unwrap();
+    let token = store
+        .issue_refresh_token(
+            &public.client_id,
+            "ada",
+            &[],
+            std::time::Duration::from_secs(60),
+        )
+        .unwrap();
+    assert!(
+        store
+            .redeem_refresh_token(&public.client_id, &token)
+            .is_ok()
+    );
 }
