@@ -316,6 +316,74 @@ fn registrations_are_listed_and_revoked_from_the_cli() {
     );
 }
 
+/// `app register --public` makes a client with no secret that a portal person signs in
+/// through with their password; `serve --public-url` is the base of the discovery
+/// document and of what `resource` means by "every environment".
+#[test]
+fn a_public_client_from_the_cli_takes_passwords_under_the_public_url() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let plane = plane_with_samples(dir.path(), None);
+    let creds: Value = serde_json::from_str(&plane.ok(&[
+        "app", "register", "d365fo", "--public", "--role", "operator", "--json",
+    ]))
+    .expect("registration JSON");
+    let id = creds["client_id"].as_str().expect("id");
+    assert!(creds.get("client_secret").is_none(), "{creds}");
+    let listed = plane.ok(&["app", "list"]);
+    assert!(listed.contains("active (public)"), "{listed}");
+    dataalm_store::Store::connect(&dataalm_store::Store::in_home(&plane.home))
+        .expect("control plane")
+        .create_person("alice", dataalm_core::access::Role::Admin, "correct horse")
+        .expect("person");
+
+    let public_url = "https://dataalm.example.com";
+    let mut child = plane
+        .dataalm()
+        .args(["serve", "--listen", "127.0.0.1:0", "--public-url"])
+        .arg(format!("{public_url}/"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start dataalm serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read the address");
+    let base = line.trim().rsplit(' ').next().expect("address").to_owned();
+    let server = Server { child, base };
+    let client = reqwest::blocking::Client::new();
+    let config: Value = client
+        .get(format!(
+            "{}/common/v2.0/.well-known/openid-configuration",
+            server.base
+        ))
+        .send()
+        .and_then(|r| r.json())
+        .expect("discovery");
+    assert_eq!(
+        config["token_endpoint"],
+        format!("{public_url}/common/oauth2/v2.0/token")
+    );
+    let answer: Value = client
+        .post(format!("{}/common/oauth2/token", server.base))
+        .form(&[
+            ("grant_type", "password"),
+            ("resource", public_url),
+            ("client_id", id),
+            ("username", "alice"),
+            ("password", "correct horse"),
+            ("scope", "openid"),
+        ])
+        .send()
+        .and_then(|r| r.json())
+        .expect("token");
+    let token = answer["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{answer}"));
+    let envs = get(&server.base, token, "/api/environments");
+    assert_eq!(envs.as_array().map(Vec::len), Some(2), "{envs}");
+}
+
 // ---------------------------------------------------------------------------------------
 // Two servers on one PostgreSQL control plane
 // ---------------------------------------------------------------------------------------
