@@ -56,6 +56,7 @@ impl Served {
                     location: Location::Sqlite(dbs.join(format!("{name}.db"))),
                     profile: "finance".into(),
                     url,
+                    settings: Default::default(),
                 })
                 .expect("add env");
         }
