@@ -46,6 +46,12 @@ pub struct Profile {
     pub neutralize: Vec<NeutralizeSpec>,
     #[serde(default)]
     pub aggregates: Vec<AggregateSpec>,
+    /// Columns whose values a copy replaces with pseudonyms (`dataalm-mask` does it).
+    #[serde(default)]
+    pub mask: Vec<MaskSpec>,
+    /// `table.column` that look personal but are knowingly copied as they are.
+    #[serde(default)]
+    pub unmasked: Vec<String>,
 }
 
 /// The users table. Users are found by id or by e-mail.
@@ -164,6 +170,58 @@ pub struct AggregateSpec {
     pub refresh: Vec<String>,
 }
 
+/// One masked column: `[[mask]] table, column, with` (+ `domain`, `value`, `days`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaskSpec {
+    pub table: String,
+    pub column: String,
+    pub with: MaskWith,
+    /// Values masked in one domain map alike in every table; the transformer's name
+    /// when not given, so two `hash` columns join.
+    pub domain: Option<String>,
+    /// The value of `with = "fixed"`.
+    pub value: Option<String>,
+    /// The largest shift of `with = "date_shift"`, in days either way.
+    pub days: Option<u32>,
+}
+
+impl MaskSpec {
+    /// The domain the pseudonyms are drawn in.
+    pub fn domain(&self) -> &str {
+        self.domain.as_deref().unwrap_or(self.with.name())
+    }
+}
+
+/// How a masked column's values are replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MaskWith {
+    Email,
+    Name,
+    Phone,
+    Hash,
+    Text,
+    Null,
+    Fixed,
+    DateShift,
+}
+
+impl MaskWith {
+    pub fn name(self) -> &'static str {
+        match self {
+            MaskWith::Email => "email",
+            MaskWith::Name => "name",
+            MaskWith::Phone => "phone",
+            MaskWith::Hash => "hash",
+            MaskWith::Text => "text",
+            MaskWith::Null => "null",
+            MaskWith::Fixed => "fixed",
+            MaskWith::DateShift => "date_shift",
+        }
+    }
+}
+
 /// Checks a profile's registered name: 1 to 63 letters, digits, `-` or `_`, as an
 /// environment's. A path is not a name, and is refused here without being looked at.
 pub fn check_profile_name(name: &str) -> Result<(), String> {
@@ -269,6 +327,8 @@ impl Profile {
             keep: Vec::new(),
             neutralize: Vec::new(),
             aggregates: Vec::new(),
+            mask: Vec::new(),
+            unmasked: Vec::new(),
         }
     }
 
@@ -312,7 +372,54 @@ impl Profile {
                 )));
             }
         }
+        self.check_masks().map_err(parse_error)
+    }
+
+    /// `fixed` needs its value, `date_shift` its days, and a column is masked once.
+    fn check_masks(&self) -> Result<(), String> {
+        let mut seen = std::collections::BTreeSet::new();
+        for m in &self.mask {
+            let at = format!("[[mask]] for `{}.{}`", m.table, m.column);
+            if !seen.insert((m.table.as_str(), m.column.as_str())) {
+                return Err(format!("{at} is given twice"));
+            }
+            let fixed = m.with == MaskWith::Fixed;
+            let shift = m.with == MaskWith::DateShift;
+            if fixed != m.value.is_some() {
+                return Err(format!(
+                    "{at}: `value` goes with, and only with, `with = \"fixed\"`"
+                ));
+            }
+            if shift != m.days.is_some_and(|d| d > 0) {
+                return Err(format!(
+                    "{at}: `days` (1 or more) goes with, and only with, `with = \"date_shift\"`"
+                ));
+            }
+        }
+        for u in &self.unmasked {
+            if u.split_once('.')
+                .is_none_or(|(t, c)| t.is_empty() || c.is_empty())
+            {
+                return Err(format!("unmasked: `{u}` is not `table.column`"));
+            }
+        }
         Ok(())
+    }
+
+    /// The mask rule of a column, if any.
+    pub fn mask_of(&self, table: &str, column: &str) -> Option<&MaskSpec> {
+        self.mask
+            .iter()
+            .find(|m| m.table.eq_ignore_ascii_case(table) && m.column.eq_ignore_ascii_case(column))
+    }
+
+    /// Whether the profile accepts `table.column` unmasked.
+    pub fn accepts_unmasked(&self, table: &str, column: &str) -> bool {
+        self.unmasked.iter().any(|u| {
+            u.split_once('.').is_some_and(|(t, c)| {
+                t.eq_ignore_ascii_case(table) && c.eq_ignore_ascii_case(column)
+            })
+        })
     }
 
     /// Every (table, column) the profile names; `None` stands for the table itself.
@@ -356,6 +463,9 @@ impl Profile {
         }
         for a in &self.aggregates {
             add(&a.table, &[]);
+        }
+        for m in &self.mask {
+            add(&m.table, &[&m.column]);
         }
         refs
     }
@@ -452,6 +562,28 @@ mod tests {
             "{err}"
         );
         assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn mask_rules_parse_and_bad_ones_are_refused() {
+        let ok = "name = \"x\"\nunmasked = [\"t.note\"]\n[[mask]]\ntable = \"t\"\ncolumn = \"born\"\nwith = \"date_shift\"\ndays = 30\n";
+        let p = Profile::parse(ok, "t").unwrap();
+        assert_eq!(p.mask_of("T", "born").unwrap().with, MaskWith::DateShift);
+        assert_eq!(p.mask[0].domain(), "date_shift");
+        assert!(p.accepts_unmasked("t", "NOTE") && !p.accepts_unmasked("t", "born"));
+        assert!(p.references().contains(&("t".into(), Some("born".into()))));
+        for bad in [
+            "[[mask]]\ntable = \"t\"\ncolumn = \"c\"\nwith = \"fixed\"\n",
+            "[[mask]]\ntable = \"t\"\ncolumn = \"c\"\nwith = \"hash\"\ndays = 3\n",
+            "[[mask]]\ntable = \"t\"\ncolumn = \"c\"\nwith = \"hash\"\n[[mask]]\ntable = \"t\"\ncolumn = \"c\"\nwith = \"text\"\n",
+            "unmasked = [\"nodot\"]\n",
+            "[[mask]]\ntable = \"t\"\ncolumn = \"c\"\nwith = \"scramble\"\n",
+        ] {
+            assert!(
+                Profile::parse(&format!("name = \"x\"\n{bad}"), "t").is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
