@@ -17,6 +17,7 @@ use dataalm_core::progress::Progress;
 use dataalm_core::schema::Schema;
 use dataalm_core::sql::Dialect;
 use dataalm_core::{CopyOptions, Location, Rows, Value};
+pub use dataalm_mask::MaskSet;
 use std::time::Duration;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -51,6 +52,10 @@ pub enum Error {
         engine: &'static str,
         message: String,
     },
+    /// A value could not be masked (it does not fit its column, or two values of a
+    /// unique column got one pseudonym).
+    #[error(transparent)]
+    Mask(#[from] dataalm_mask::MaskError),
     /// A statement failed. `context` says what dataalm was doing.
     #[error("{context}: {message}")]
     Sql { context: String, message: String },
@@ -219,6 +224,8 @@ pub struct CopyStats {
     pub tables: Vec<(String, u64)>,
     /// How the copy was made, in words (`file copy under a read lock`, `backup API`...).
     pub method: String,
+    /// Values masked per `table.column`; empty for a copy without masking.
+    pub masked: Vec<(String, u64)>,
 }
 
 /// Facts about a database that validation needs.
@@ -275,6 +282,19 @@ pub trait Engine: Send + Sync {
         source: &Location,
         staging: &Location,
         options: &CopyOptions,
+        progress: &dyn Progress,
+    ) -> Result<CopyStats> {
+        self.copy_masked(source, staging, options, None, progress)
+    }
+
+    /// As [`Engine::copy`], with the columns of `mask` replaced by their pseudonyms:
+    /// no raw value of a masked column is ever written where the staging copy lives.
+    fn copy_masked(
+        &self,
+        source: &Location,
+        staging: &Location,
+        options: &CopyOptions,
+        mask: Option<&MaskSet>,
         progress: &dyn Progress,
     ) -> Result<CopyStats>;
 

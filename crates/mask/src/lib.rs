@@ -9,12 +9,14 @@
 mod detect;
 mod fpe;
 mod key;
+mod set;
 mod transform;
 mod unique;
 mod words;
 
 pub use detect::{content_looks_personal, name_looks_personal};
 pub use key::{KEY_LEN, MaskKey};
+pub use set::MaskSet;
 pub use transform::{Column, Masked, Masker};
 pub use unique::Unique;
 

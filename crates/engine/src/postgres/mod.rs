@@ -89,17 +89,19 @@ impl Engine for PgEngine {
         Ok(())
     }
 
-    fn copy(
+    fn copy_masked(
         &self,
         source: &Location,
         staging: &Location,
         options: &CopyOptions,
+        mask: Option<&crate::MaskSet>,
         progress: &dyn Progress,
     ) -> Result<CopyStats> {
         copy::copy(
             &PgUrl::parse(source)?,
             &PgUrl::parse(staging)?,
             options,
+            mask,
             progress,
         )
     }

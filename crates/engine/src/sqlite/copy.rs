@@ -35,7 +35,7 @@
 
 use super::files::{io_error, remove_companions, remove_if_exists, sync_parent, with_suffix};
 use crate::sqlite::db::sql_error;
-use crate::{CopyStats, Error, LOCK_TIMEOUT, Result, stop_if_cancelled};
+use crate::{CopyStats, Error, LOCK_TIMEOUT, MaskSet, Result, stop_if_cancelled};
 use dataalm_core::Step;
 use dataalm_core::failpoint::{self, When};
 use dataalm_core::progress::Progress;
@@ -56,8 +56,14 @@ const CHUNK: u64 = 64 * 1024 * 1024;
 pub(crate) const METHOD_FILE: &str = "file copy under a shared lock (rollback journal)";
 pub(crate) const METHOD_BACKUP: &str = "online backup API in one read snapshot (WAL)";
 
-/// Copies `source` into `staging`; see the module documentation.
-pub(crate) fn copy(source: &Path, staging: &Path, progress: &dyn Progress) -> Result<CopyStats> {
+/// Copies `source` into `staging`, masked by `mask` before it takes the name; see the
+/// module documentation.
+pub(crate) fn copy(
+    source: &Path,
+    staging: &Path,
+    mask: Option<&MaskSet>,
+    progress: &dyn Progress,
+) -> Result<CopyStats> {
     let tmp = with_suffix(staging, TMP_SUFFIX);
     // Both are removed or overwritten below: make sure neither is the source under
     // another name.
@@ -73,7 +79,9 @@ pub(crate) fn copy(source: &Path, staging: &Path, progress: &dyn Progress) -> Re
     remove_if_exists(&tmp)?;
     remove_companions(&tmp)?;
 
-    let (bytes, method) = match copy_to_tmp(source, &tmp, progress) {
+    let copied = copy_to_tmp(source, &tmp, progress)
+        .and_then(|(bytes, method)| Ok((bytes, method, mask_tmp(&tmp, mask)?)));
+    let (bytes, method, masked) = match copied {
         Ok(copied) => copied,
         Err(error) => {
             // A partial copy may be as large as the source: never leave it to fill the
@@ -97,7 +105,21 @@ pub(crate) fn copy(source: &Path, staging: &Path, progress: &dyn Progress) -> Re
         bytes,
         tables,
         method: method.to_owned(),
+        masked,
     })
+}
+
+/// Masks the private copy and syncs it again; nothing without rules.
+fn mask_tmp(tmp: &Path, mask: Option<&MaskSet>) -> Result<Vec<(String, u64)>> {
+    let Some(mask) = mask.filter(|m| !m.rules.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    let counts = super::mask::mask_copy(tmp, mask)?;
+    remove_companions(tmp)?;
+    File::open(tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(io_error(format!("sync {}", tmp.display())))?;
+    Ok(counts)
 }
 
 /// Writes a synced copy of `source` to `tmp`; returns its size and how it was made.

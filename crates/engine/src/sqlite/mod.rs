@@ -9,6 +9,7 @@ mod copy;
 mod cutover;
 mod db;
 mod files;
+mod mask;
 
 pub use db::SqliteDb;
 
@@ -123,14 +124,15 @@ impl Engine for SqliteEngine {
         Ok(())
     }
 
-    fn copy(
+    fn copy_masked(
         &self,
         source: &Location,
         staging: &Location,
         _options: &CopyOptions,
+        mask: Option<&crate::MaskSet>,
         progress: &dyn Progress,
     ) -> Result<CopyStats> {
-        copy::copy(sqlite_path(source)?, sqlite_path(staging)?, progress)
+        copy::copy(sqlite_path(source)?, sqlite_path(staging)?, mask, progress)
     }
 
     fn cutover(

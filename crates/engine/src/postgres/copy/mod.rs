@@ -24,7 +24,7 @@
 
 use super::conn::{PgUrl, describe};
 use super::{checks, database, ddl, maintenance};
-use crate::{CopyStats, Error, Result, Side};
+use crate::{CopyStats, Error, MaskSet, Result, Side};
 use dataalm_core::CopyOptions;
 use dataalm_core::progress::Progress;
 use tokio_postgres::Client;
@@ -50,8 +50,14 @@ pub(crate) fn copy(
     source: &PgUrl,
     staging: &PgUrl,
     options: &CopyOptions,
+    mask: Option<&MaskSet>,
     progress: &dyn Progress,
 ) -> Result<CopyStats> {
+    if mask.is_some_and(|m| !m.rules.is_empty()) {
+        return Err(Error::Other(
+            "masking is not supported on PostgreSQL yet".into(),
+        ));
+    }
     let jobs = options.jobs();
     // One thread drives every connection: the client only forwards bytes, and keeping
     // it on one thread saves the cross-thread wake-ups (half its system time).
@@ -190,6 +196,7 @@ async fn run(
             left_out(&missing_roles),
             post_data.note()
         ) + &database::describe_left_out(&settings.settings),
+        masked: Vec::new(),
     })
 }
 
