@@ -21,6 +21,7 @@ mod apps;
 mod backend;
 mod grants;
 pub mod lease;
+mod mask_keys;
 mod people;
 mod profiles;
 pub mod sealed;

@@ -44,6 +44,7 @@ pub(crate) enum Purpose {
     SigningKey,
     EnvPassword,
     TokenKey,
+    MaskKey,
 }
 
 impl Purpose {
@@ -52,6 +53,7 @@ impl Purpose {
             Purpose::SigningKey => b"dataalm token signing key",
             Purpose::EnvPassword => b"dataalm environment password",
             Purpose::TokenKey => b"dataalm token signing key (ES256)",
+            Purpose::MaskKey => b"dataalm mask key",
         }
     }
 }

@@ -173,6 +173,7 @@ on_both_backends!(
     public_clients_have_no_secret,
     refresh_tokens_work_once_and_end_with_the_person,
     a_version_5_control_plane_keeps_its_apps_and_gains_grants,
+    mask_keys_are_one_per_environment_sealed_and_rotated,
     secrets_are_kept_encrypted,
     secrets_an_older_dataalm_kept_in_the_clear_are_encrypted_on_open,
     another_key_or_no_key_is_refused_and_makes_no_new_signing_key,
@@ -536,6 +537,35 @@ fn refresh_tokens_work_once_and_end_with_the_person(backend: Backend) {
     store.set_person_enabled("bob", false).unwrap();
     store.set_person_enabled("bob", true).unwrap();
     assert!(store.redeem_refresh_token(&app.client_id, &bobs).is_err());
+}
+
+fn mask_keys_are_one_per_environment_sealed_and_rotated(backend: Backend) {
+    let plane = Plane::new(backend);
+    let store = plane.open();
+    store.add_env(&sandbox("uat")).unwrap();
+    store.add_env(&sandbox("train")).unwrap();
+    let uat = store.mask_key("uat").unwrap();
+    assert_eq!(uat.len(), 32);
+    assert_eq!(store.mask_key("uat").unwrap(), uat, "kept");
+    assert_ne!(store.mask_key("train").unwrap(), uat, "one per environment");
+    assert!(matches!(store.mask_key("nope"), Err(Error::UnknownEnv(_))));
+    drop(store);
+    assert_nothing_secret_in(&plane.dump(), &uat);
+    let as_text = match backend {
+        Backend::Sqlite => "CAST(value AS TEXT)",
+        Backend::Postgres => "convert_from(value, 'UTF8')",
+    };
+    let row = plane.raw_text(&format!(
+        "SELECT {as_text} FROM settings WHERE key = 'mask_key:uat'"
+    ));
+    assert!(row.starts_with("enc:v1:"), "sealed");
+
+    let store = plane.open();
+    assert_eq!(store.mask_key("uat").unwrap(), uat, "kept across opens");
+    assert!(store.rotate_mask_key("uat").unwrap());
+    let rotated = store.mask_key("uat").unwrap();
+    assert_ne!(rotated, uat);
+    assert_eq!(store.mask_key("uat").unwrap(), rotated);
 }
 
 /// A sandbox on a PostgreSQL server, its URL holding `PASSWORD` (nothing connects to it).
