@@ -26,6 +26,16 @@ pub enum ProfileError {
         profile: String,
         missing: Vec<String>,
     },
+    /// A masked copy would carry columns that look personal and have no rule.
+    #[error(
+        "profile `{profile}` masks the copy, but these columns look personal and have no \
+         [[mask]] rule: {}; mask them, or accept them with `unmasked = [\"table.column\", ...]`",
+        columns.join(", ")
+    )]
+    Unmasked {
+        profile: String,
+        columns: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -19,6 +19,7 @@ mod copy;
 mod cutover;
 mod journal;
 mod lease;
+mod mask;
 mod neutralize;
 mod reconfigure;
 mod restore;
@@ -308,7 +309,7 @@ fn run_step(
         Step::Validate => validate::run(ctx.store, op).map(|c| c.outcome),
         Step::Announce => announce::run(ends, op),
         Step::CaptureTarget => capture::run(ends, op),
-        Step::CopyToStaging => copy::run(ends, op, progress),
+        Step::CopyToStaging => copy::run(ctx.store, ends, op, progress),
         Step::Neutralize => neutralize::run(ends, op),
         Step::RestoreTarget => restore::run(ends, op),
         Step::Cutover => cutover::run(ends, op),

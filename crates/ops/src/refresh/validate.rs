@@ -56,6 +56,7 @@ pub fn preflight(store: &Store, source: &str, target: &str, copy: &CopyOptions) 
     let target_schema = target_db.db().schema()?;
     target_db.profile.validate(&source_schema)?;
     target_db.profile.validate(&target_schema)?;
+    super::mask::check_unruled(source_db.db(), &source_schema, &target_db.profile)?;
     // The source must not stay open: closing a descriptor drops SQLite's locks on it.
     drop(source_db);
     if let Some(text) = store.plan(target)? {
@@ -66,13 +67,17 @@ pub fn preflight(store: &Store, source: &str, target: &str, copy: &CopyOptions) 
     Ok(Checked {
         source_bytes: source_info.size_bytes,
         outcome: Outcome::said(format!(
-            "{} ({}, {}) -> {} ({}); profile `{}` matches both",
+            "{} ({}, {}) -> {} ({}); profile `{}` matches both{}",
             source_env.name,
             source_env.location.engine_name(),
             human_bytes(source_info.size_bytes),
             target_env.name,
             target_env.kind,
-            target_db.profile.name
+            target_db.profile.name,
+            match target_db.profile.mask.len() {
+                0 => String::new(),
+                n => format!("; {n} columns will be masked"),
+            }
         )),
     })
 }

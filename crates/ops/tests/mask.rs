@@ -1,0 +1,206 @@
+//! Masked refreshes on SQLite, through the whole refresh: the target ends with no raw
+//! value of a masked column in its bytes, masked keys join, a second refresh gives the
+//! same pseudonyms; rules naming missing columns and personal-looking columns without a
+//! rule are refused before anything is recorded.
+
+use dataalm_core::progress::Silent;
+use dataalm_core::{CopyOptions, EnvKind, Environment, Location, OpState};
+use dataalm_ops::refresh::{self, Context};
+use dataalm_ops::{Actor, Error};
+use dataalm_store::{KeySource, Store};
+use rusqlite::Connection;
+use std::path::Path;
+
+const ROWS: usize = 300;
+
+const SHOP: &str = r#"
+name = "shop"
+unmasked = ["customers.contact"]
+[[mask]]
+table = "customers"
+column = "account"
+with = "hash"
+[[mask]]
+table = "customers"
+column = "name"
+with = "name"
+[[mask]]
+table = "customers"
+column = "email"
+with = "email"
+[[mask]]
+table = "orders"
+column = "customer"
+with = "hash"
+"#;
+
+fn make_db(path: &Path, rows: usize) {
+    let conn = Connection::open(path).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE customers (account TEXT PRIMARY KEY, name TEXT, email TEXT UNIQUE,
+                                 contact TEXT, currency TEXT);
+         CREATE TABLE orders (id INTEGER PRIMARY KEY, customer TEXT, amount REAL);",
+    )
+    .unwrap();
+    for i in 0..rows {
+        conn.execute(
+            "INSERT INTO customers VALUES (?1, ?2, ?3, ?4, 'EUR')",
+            [
+                format!("RAWACC{i:05}"),
+                format!("Rawname{i} Person"),
+                format!("raw{i}@rawcorp.example.org"),
+                format!("desk{i}@othermail.test"),
+            ],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO orders (customer, amount) VALUES (?1, 10)",
+            [format!("RAWACC{i:05}")],
+        )
+        .unwrap();
+    }
+}
+
+struct World {
+    dir: tempfile::TempDir,
+    store: Store,
+}
+
+impl World {
+    fn new() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        let store =
+            Store::connect_with_key(&Store::in_home(&home), KeySource::for_home(&home)).unwrap();
+        make_db(&dir.path().join("prod.db"), ROWS);
+        World { dir, store }
+    }
+
+    fn env(&self, name: &str, kind: EnvKind, profile: &str) {
+        let path = self.dir.path().join(format!("{name}.db"));
+        if !path.exists() {
+            make_db(&path, 1);
+        }
+        let env = Environment {
+            name: name.into(),
+            kind,
+            location: Location::Sqlite(path),
+            profile: profile.into(),
+            url: None,
+        };
+        self.store.add_env(&env).unwrap();
+    }
+
+    fn profile(&self, name: &str, text: &str) {
+        self.store
+            .register_profile(name, text, name, "test")
+            .unwrap();
+    }
+
+    fn refresh(&self, target: &str) -> Result<String, Error> {
+        let actor = Actor("test".into());
+        let ctx = Context {
+            store: &self.store,
+            progress: &Silent,
+            actor: &actor,
+        };
+        let op = refresh::start(&ctx, "prod", target, CopyOptions::default())?;
+        assert_eq!(op.state, OpState::AwaitingSignOff);
+        refresh::sign_off(&ctx, &op.id)?;
+        Ok(op.id)
+    }
+
+    fn customers(&self, env: &str) -> Vec<(String, String, String, String)> {
+        let conn = Connection::open(self.dir.path().join(format!("{env}.db"))).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT account, name, email, contact FROM customers ORDER BY rowid")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+}
+
+#[test]
+fn a_masked_refresh_leaves_no_raw_value_and_repeats_its_pseudonyms() {
+    let world = World::new();
+    world.profile("shop", SHOP);
+    world.env("prod", EnvKind::Production, "shop");
+    world.env("uat", EnvKind::Sandbox, "shop");
+    world.refresh("uat").unwrap();
+
+    let target = world.dir.path().join("uat.db");
+    let text = String::from_utf8_lossy(&std::fs::read(&target).unwrap()).into_owned();
+    for marker in ["RAWACC", "Rawname", "rawcorp"] {
+        assert!(
+            !text.contains(marker),
+            "{marker} survived in the target's bytes"
+        );
+    }
+    assert!(
+        text.contains("othermail.test"),
+        "an accepted column is copied as it is"
+    );
+    let first = world.customers("uat");
+    assert_eq!(first.len(), ROWS);
+    let conn = Connection::open(&target).unwrap();
+    let joined: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM orders o JOIN customers c ON c.account = o.customer",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(joined, ROWS as i64, "masked keys join");
+    drop(conn);
+
+    world.refresh("uat").unwrap();
+    assert_eq!(
+        world.customers("uat"),
+        first,
+        "the same key gives the same pseudonyms"
+    );
+
+    world.env("train", EnvKind::Sandbox, "shop");
+    world.refresh("train").unwrap();
+    let other = world.customers("train");
+    assert!(
+        first
+            .iter()
+            .zip(&other)
+            .all(|(a, b)| a.0 != b.0 && a.2 != b.2),
+        "another key"
+    );
+}
+
+#[test]
+fn missing_and_unruled_columns_are_refused_before_anything_is_recorded() {
+    let world = World::new();
+    world.env("prod", EnvKind::Production, "none");
+    let missing = SHOP
+        .replace("shop", "missing")
+        .replace("column = \"email\"", "column = \"phone\"");
+    world.profile("missing", &missing);
+    world.env("uat", EnvKind::Sandbox, "missing");
+    let err = world.refresh("uat").unwrap_err().to_string();
+    assert!(err.contains("column `customers.phone`"), "{err}");
+
+    let drift = "name = \"drift\"\n[[mask]]\ntable = \"customers\"\ncolumn = \"account\"\nwith = \"hash\"\n";
+    world.profile("drift", drift);
+    world.env("train", EnvKind::Sandbox, "drift");
+    let err = world.refresh("train").unwrap_err().to_string();
+    for column in [
+        "customers.name (name: name)",
+        "customers.email (name: email)",
+        "customers.contact (content: e-mail)",
+    ] {
+        assert!(err.contains(column), "{column} not in: {err}");
+    }
+    assert!(
+        !err.contains("currency") && !err.contains("orders.customer"),
+        "{err}"
+    );
+    assert!(!err.contains("desk1@"), "no value is shown: {err}");
+    assert!(world.store.operations(Some("train")).unwrap().is_empty());
+}
