@@ -19,6 +19,7 @@ pub(super) struct SourceFacts {
 }
 
 /// A table to copy: quoted qualified name, name for people, size, columns to copy.
+#[derive(Clone)]
 pub(super) struct Table {
     pub(super) quoted: String,
     pub(super) name: String,

@@ -4,6 +4,7 @@
 use super::super::conn::{PgUrl, exec};
 use super::super::indexes::EarlyIndexes;
 use super::catalog::{SourceFacts, Table};
+use super::mask::Masks;
 use super::{End, Ends, SNAPSHOT_SESSION};
 use crate::{Result, Side};
 use bytes::BytesMut;
@@ -118,12 +119,15 @@ pub(super) struct Shared<'a> {
     pub(super) first_done: AtomicBool,
     pub(super) progress: &'a dyn Progress,
     pub(super) ends: Ends<'a>,
+    /// Tables whose rows are masked on the way.
+    pub(super) masks: Option<&'a Masks>,
 }
 
 pub(super) async fn copy_data(
     lanes: &mut [Lane],
     facts: &SourceFacts,
     split_bytes: u64,
+    masks: Option<&Masks>,
     progress: &dyn Progress,
     ends: Ends<'_>,
 ) -> Result<Copied> {
@@ -144,6 +148,7 @@ pub(super) async fn copy_data(
         first_done: AtomicBool::new(false),
         progress,
         ends,
+        masks,
     };
     futures_util::future::try_join_all(lanes.iter_mut().map(|lane| lane_work(lane, &shared)))
         .await?;
@@ -264,6 +269,9 @@ pub(super) async fn copy_chunk(
     let mut pending = Pending::default();
     let mut counted = 0u64;
     let mut batch = BytesMut::with_capacity(BATCH_BYTES);
+    // Rows of a table with masked columns are decoded, masked and encoded again here,
+    // in the client: the raw values never reach the staging server.
+    let mut codec = shared.masks.and_then(|m| m.codec(&table.quoted));
     while let Some(data) = stream
         .try_next()
         .await
@@ -271,7 +279,10 @@ pub(super) async fn copy_chunk(
     {
         pending.bytes += data.len() as u64;
         pending.rows += 1;
-        batch.extend_from_slice(&data);
+        match &mut codec {
+            Some(codec) => codec.feed(&data, &mut batch)?,
+            None => batch.extend_from_slice(&data),
+        }
         if batch.len() >= BATCH_BYTES {
             let full = batch.split().freeze();
             sink.feed(full).await.map_err(|e| to.failed(&context, e))?;
@@ -280,6 +291,9 @@ pub(super) async fn copy_chunk(
             counted += pending.rows;
             report(shared, &mut pending, &table.name);
         }
+    }
+    if let Some(codec) = &codec {
+        codec.finish()?;
     }
     if !batch.is_empty() {
         let rest = batch.freeze();
