@@ -204,3 +204,76 @@ fn missing_and_unruled_columns_are_refused_before_anything_is_recorded() {
     assert!(!err.contains("desk1@"), "no value is shown: {err}");
     assert!(world.store.operations(Some("train")).unwrap().is_empty());
 }
+
+/// A finance sample of `role` at `path`.
+fn finance_sample(path: &Path, role: dataalm_finance::Role) {
+    let mut db = dataalm_engine::sqlite::SqliteDb::create(path).unwrap();
+    let options = dataalm_finance::SampleOptions {
+        role,
+        size_bytes: 2_000_000,
+        seed: 7,
+    };
+    dataalm_finance::create(&mut db, &options, &Silent).unwrap();
+}
+
+#[test]
+fn the_finance_profile_masks_customers_and_vendors_but_not_users() {
+    let world = World::new();
+    let (prod, uat) = (
+        world.dir.path().join("fprod.db"),
+        world.dir.path().join("fuat.db"),
+    );
+    finance_sample(&prod, dataalm_finance::Role::Production);
+    finance_sample(&uat, dataalm_finance::Role::Uat);
+    for (name, kind, path) in [
+        ("fprod", EnvKind::Production, &prod),
+        ("fuat", EnvKind::Sandbox, &uat),
+    ] {
+        let env = Environment {
+            name: name.into(),
+            kind,
+            location: Location::Sqlite(path.clone()),
+            profile: "finance".into(),
+            url: None,
+        };
+        world.store.add_env(&env).unwrap();
+    }
+    let actor = Actor("test".into());
+    let ctx = Context {
+        store: &world.store,
+        progress: &Silent,
+        actor: &actor,
+    };
+    let op = refresh::start(&ctx, "fprod", "fuat", CopyOptions::default()).unwrap();
+    assert_eq!(op.state, OpState::AwaitingSignOff);
+
+    let read = |path: &Path, sql: &str| -> Vec<String> {
+        let conn = Connection::open(path).unwrap();
+        let mut stmt = conn.prepare(sql).unwrap();
+        stmt.query_map([], |r| r.get::<_, Option<String>>(0))
+            .unwrap()
+            .map(|v| v.unwrap().unwrap_or_default())
+            .collect()
+    };
+    for sql in [
+        "SELECT name || email || phone || street || vat_num FROM cust_table ORDER BY account_num",
+        "SELECT name || email || phone || bank_account FROM vend_table ORDER BY account_num",
+    ] {
+        let (before, after) = (read(&prod, sql), read(&uat, sql));
+        assert_eq!(before.len(), after.len());
+        assert!(!before.is_empty());
+        assert!(
+            before.iter().zip(&after).all(|(b, a)| b != a),
+            "masked: {sql}"
+        );
+    }
+    let users =
+        "SELECT id || name || email FROM user_info WHERE id IN ('alice', 'bob') ORDER BY id";
+    assert_eq!(
+        read(&prod, users),
+        read(&uat, users),
+        "users are not masked"
+    );
+    let emails = read(&uat, "SELECT email FROM cust_table");
+    assert!(emails.iter().all(|e| e.ends_with("@example.com")));
+}
