@@ -166,3 +166,44 @@ fn the_copy_stream_masks_and_raw_values_never_reach_the_target() {
         "another key gave the same pseudonyms"
     );
 }
+
+#[test]
+fn what_cannot_be_masked_stops_the_copy_naming_the_column() {
+    let db = source()
+        .create_database("mask_refused")
+        .expect("source database");
+    script(source(), &db, SOURCE);
+    let key = MaskKey::from_bytes(&[3; 32]).unwrap();
+    let attempt = |rules: Vec<MaskSpec>| {
+        let staging = ENGINE.staging_location(&pg(target().url(&db)), &op_id());
+        let set = MaskSet::new(rules, &key);
+        ENGINE
+            .copy_masked(
+                &pg(source().url(&db)),
+                &staging,
+                &options(),
+                Some(&set),
+                &Silent,
+            )
+            .expect_err("the copy must refuse")
+            .to_string()
+    };
+    let err = attempt(vec![rule("cust_table", "fax", MaskWith::Phone)]);
+    assert!(
+        err.contains("`public.cust_table.fax`") && err.contains("no such column"),
+        "{err}"
+    );
+    let err = attempt(vec![rule("customers", "email", MaskWith::Email)]);
+    assert!(
+        err.contains("`customers`") && err.contains("no such table"),
+        "{err}"
+    );
+    let err = attempt(vec![rule("cust_table", "born", MaskWith::Email)]);
+    assert!(err.contains("cannot take type date"), "{err}");
+
+    // One value for every row of a unique column: caught, never a silent merge.
+    let mut fixed = rule("cust_table", "email", MaskWith::Fixed);
+    fixed.value = Some("same@example.com".into());
+    let err = attempt(vec![fixed]);
+    assert!(err.contains("`cust_table.email` (unique)"), "{err}");
+}
