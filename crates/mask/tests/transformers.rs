@@ -218,3 +218,22 @@ fn the_key_never_shows() {
     assert!(!format!("{key:?}").to_lowercase().contains("ab"));
     assert!(MaskKey::from_bytes(&[1; 5]).is_err());
 }
+
+/// What a masked value costs: `cargo test --release -p dataalm-mask -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement, not a check"]
+fn cost_per_value() {
+    let m = masker(9);
+    for with in ALL {
+        let r = rule("t", "c", with);
+        let c = col("t", "c");
+        let n = 200_000;
+        let started = std::time::Instant::now();
+        for i in 0..n {
+            let value = format!("+45 {i:010} value@corp.dk");
+            std::hint::black_box(m.text(&r, &c, Some(&value)).unwrap());
+        }
+        let ns = started.elapsed().as_nanos() / n as u128;
+        println!("{with:?}: {ns} ns per value");
+    }
+}
