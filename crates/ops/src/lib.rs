@@ -10,6 +10,7 @@
 pub mod actions;
 pub use dataalm_core::failpoint;
 pub mod identity;
+pub mod masking;
 pub mod refresh;
 pub mod throttle;
 

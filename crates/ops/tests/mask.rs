@@ -3,6 +3,7 @@
 //! same pseudonyms; rules naming missing columns and personal-looking columns without a
 //! rule are refused before anything is recorded.
 
+use dataalm_core::profile::MaskWith;
 use dataalm_core::progress::Silent;
 use dataalm_core::{CopyOptions, EnvKind, Environment, Location, OpState};
 use dataalm_ops::refresh::{self, Context};
@@ -203,6 +204,26 @@ fn missing_and_unruled_columns_are_refused_before_anything_is_recorded() {
     );
     assert!(!err.contains("desk1@"), "no value is shown: {err}");
     assert!(world.store.operations(Some("train")).unwrap().is_empty());
+
+    // What `dataalm mask scan` shows: the rule each such column would take, and why.
+    let suggested: Vec<(String, MaskWith, String)> =
+        dataalm_ops::masking::scan(&world.store, "train")
+            .unwrap()
+            .into_iter()
+            .map(|s| (format!("{}.{}", s.table, s.column), s.with, s.why))
+            .collect();
+    for expected in [
+        ("customers.name", MaskWith::Name, "name: name"),
+        ("customers.email", MaskWith::Email, "name: email"),
+        ("customers.contact", MaskWith::Email, "content: e-mail"),
+    ] {
+        let expected = (expected.0.to_owned(), expected.1, expected.2.to_owned());
+        assert!(
+            suggested.contains(&expected),
+            "{expected:?} not in {suggested:?}"
+        );
+    }
+    assert_eq!(suggested.len(), 3, "{suggested:?}");
 }
 
 /// A finance sample of `role` at `path`.

@@ -20,7 +20,7 @@ pub(crate) fn run(
     // Recorded with the step's outcome; a rollback after a crash derives the same names.
     op.data.staging = Some(staging.clone());
     op.data.previous = Some(engine.previous_location(&ends.target.location, &op.id));
-    let mask = super::mask::mask_set(store, ends)?;
+    let mask = crate::masking::mask_set(store, ends)?;
     let started = std::time::Instant::now();
     let stats = engine.copy_masked(
         &ends.source.location,

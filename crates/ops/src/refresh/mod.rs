@@ -19,7 +19,6 @@ mod copy;
 mod cutover;
 mod journal;
 mod lease;
-mod mask;
 mod neutralize;
 mod reconfigure;
 mod restore;

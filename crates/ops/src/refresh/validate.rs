@@ -56,7 +56,7 @@ pub fn preflight(store: &Store, source: &str, target: &str, copy: &CopyOptions) 
     let target_schema = target_db.db().schema()?;
     target_db.profile.validate(&source_schema)?;
     target_db.profile.validate(&target_schema)?;
-    super::mask::check_unruled(source_db.db(), &source_schema, &target_db.profile)?;
+    crate::masking::check_unruled(source_db.db(), &source_schema, &target_db.profile)?;
     // The source must not stay open: closing a descriptor drops SQLite's locks on it.
     drop(source_db);
     if let Some(text) = store.plan(target)? {

@@ -1,10 +1,11 @@
-//! What a masked refresh needs besides the engine's copy: the target's key with the
-//! profile's rules, and, before anything is recorded, the check that no column looking
-//! personal would be copied raw without the profile saying so (fail closed).
+//! What masking needs besides the engine's copy: the target's key with the profile's
+//! rules; before a masked refresh is recorded, the check that no column looking personal
+//! would be copied raw without the profile saying so (fail closed); and [`scan`], the
+//! rules an application would need (for `dataalm mask scan`).
 
-use super::Ends;
-use crate::Result;
-use dataalm_core::profile::ProfileError;
+use crate::refresh::Ends;
+use crate::{EnvDb, Result};
+use dataalm_core::profile::{MaskWith, ProfileError};
 use dataalm_core::schema::Schema;
 use dataalm_core::sql::quote_ident;
 use dataalm_core::{Profile, Value};
@@ -37,6 +38,42 @@ pub(crate) fn check_unruled(
     if profile.mask.is_empty() {
         return Ok(());
     }
+    let found: Vec<String> = unruled(db, schema, profile)?
+        .iter()
+        .map(|s| format!("{}.{} ({})", s.table, s.column, s.why))
+        .collect();
+    if found.is_empty() {
+        return Ok(());
+    }
+    Err(ProfileError::Unmasked {
+        profile: profile.name.clone(),
+        columns: found,
+    }
+    .into())
+}
+
+/// A column that looks personal and has no rule: the rule it would take, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suggestion {
+    pub table: String,
+    pub column: String,
+    pub with: MaskWith,
+    /// `name: email`, `content: IBAN`.
+    pub why: String,
+}
+
+/// The `[[mask]]` rules environment `env`'s database would need under its profile: each
+/// column that looks personal, has no rule and is not accepted as `unmasked`. Reads a
+/// small sample of each table; changes nothing. For `dataalm mask scan`.
+pub fn scan(store: &Store, env: &str) -> Result<Vec<Suggestion>> {
+    let env = store.env(env)?;
+    let mut db = EnvDb::open(store, &env, true)?;
+    let schema = db.db().schema()?;
+    let profile = db.profile.clone();
+    unruled(db.db(), &schema, &profile)
+}
+
+fn unruled(db: &mut dyn Database, schema: &Schema, profile: &Profile) -> Result<Vec<Suggestion>> {
     let mut found = Vec::new();
     for table in schema.tables() {
         let open: Vec<&String> = schema
@@ -50,22 +87,33 @@ pub(crate) fn check_unruled(
         }
         let by_content = sample_shapes(db, table, &open)?;
         for (column, content) in open.iter().zip(by_content) {
-            let why = match (name_looks_personal(column), content) {
-                (Some(word), _) => format!("name: {word}"),
-                (None, Some(shape)) => format!("content: {shape}"),
+            let (why, with) = match (name_looks_personal(column), content) {
+                (Some(word), _) => (format!("name: {word}"), transformer_for(word)),
+                (None, Some(shape)) => (format!("content: {shape}"), transformer_for(shape)),
                 (None, None) => continue,
             };
-            found.push(format!("{table}.{column} ({why})"));
+            found.push(Suggestion {
+                table: table.to_owned(),
+                column: (*column).clone(),
+                with,
+                why,
+            });
         }
     }
-    if found.is_empty() {
-        return Ok(());
+    Ok(found)
+}
+
+/// The transformer that keeps what the detected word or shape suggests the column holds.
+fn transformer_for(hint: &str) -> MaskWith {
+    match hint {
+        "email" | "mail" | "e-mail" => MaskWith::Email,
+        "phone" | "mobile" => MaskWith::Phone,
+        "name" => MaskWith::Name,
+        "birth" => MaskWith::DateShift,
+        // Streets, addresses, bank accounts, IBANs, tax and passport numbers: same
+        // length and look, other letters and digits.
+        _ => MaskWith::Text,
     }
-    Err(ProfileError::Unmasked {
-        profile: profile.name.clone(),
-        columns: found,
-    }
-    .into())
 }
 
 /// For each of `columns`, the personal shape seen in a sample of its text values, if any.
