@@ -163,6 +163,27 @@ fn a_masked_refresh_leaves_no_raw_value_and_repeats_its_pseudonyms() {
         "the same key gives the same pseudonyms"
     );
 
+    // `mask check` finds nothing in a masked sandbox, and a raw value planted in one.
+    let clean = dataalm_ops::masking::check(&world.store, "prod", "uat", 1000).unwrap();
+    assert_eq!(clean.len(), 4);
+    assert!(
+        clean
+            .iter()
+            .all(|s| s.sampled == ROWS as u64 && s.surviving == 0),
+        "{clean:?}"
+    );
+    let conn = Connection::open(&target).unwrap();
+    conn.execute(
+        "UPDATE customers SET email = 'raw57@rawcorp.example.org' WHERE rowid = 9",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let found = dataalm_ops::masking::check(&world.store, "prod", "uat", 1000).unwrap();
+    let email = found.iter().find(|s| s.column == "email").unwrap();
+    assert_eq!((email.table.as_str(), email.surviving), ("customers", 1));
+    assert_eq!(found.iter().map(|s| s.surviving).sum::<u64>(), 1);
+
     world.env("train", EnvKind::Sandbox, "shop");
     world.refresh("train").unwrap();
     let other = world.customers("train");
