@@ -287,6 +287,10 @@ pub struct OpData {
     /// A rollback that was started and has not finished: in progress, or failed.
     #[serde(default)]
     pub rollback: Option<RollbackRecord>,
+    /// Columns that look personal and have no mask rule were let through, once, by the
+    /// person who started the refresh (`--allow-unmasked`); a resume checks the same way.
+    #[serde(default)]
+    pub allow_unmasked: bool,
 }
 
 /// A rollback under way or failed; the operation's state says when it is done.

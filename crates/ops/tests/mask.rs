@@ -245,6 +245,31 @@ fn missing_and_unruled_columns_are_refused_before_anything_is_recorded() {
         );
     }
     assert_eq!(suggested.len(), 3, "{suggested:?}");
+
+    // `--allow-unmasked` lets them through once, said in the journal and audited.
+    let actor = Actor("test".into());
+    let ctx = Context {
+        store: &world.store,
+        progress: &Silent,
+        actor: &actor,
+    };
+    let op = refresh::begin_with(&ctx, "prod", "train", CopyOptions::default(), true).unwrap();
+    assert!(op.data.allow_unmasked);
+    let detail = &op.steps[0].detail;
+    assert!(
+        detail.contains("allowed unmasked once: customers.name (name: name)"),
+        "{detail}"
+    );
+    let audit = world.store.audit_log(5).unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.action == "unmasked columns allowed"
+                && a.result.contains("customers.contact")),
+        "{audit:?}"
+    );
+    let done = refresh::run(&ctx, op).unwrap();
+    assert_eq!(done.state, OpState::AwaitingSignOff);
 }
 
 /// A finance sample of `role` at `path`.

@@ -86,15 +86,32 @@ pub fn start(ctx: &Context, source: &str, target: &str, copy: CopyOptions) -> Re
 /// them elsewhere (the service answers with the operation while it runs). Run it with
 /// [`run`].
 pub fn begin(ctx: &Context, source: &str, target: &str, copy: CopyOptions) -> Result<Operation> {
+    begin_with(ctx, source, target, copy, false)
+}
+
+/// As [`begin`]; `allow_unmasked` lets columns that look personal and have no mask rule
+/// through this once (`--allow-unmasked`), audited with the columns it let through.
+pub fn begin_with(
+    ctx: &Context,
+    source: &str,
+    target: &str,
+    copy: CopyOptions,
+    allow_unmasked: bool,
+) -> Result<Operation> {
     let started = when::now();
     crate::throttle::check(ctx.store, &ctx.store.env(target)?, started)?;
-    let checked = validate::preflight(ctx.store, source, target, &copy)?;
+    let checked = validate::preflight_masked(ctx.store, source, target, &copy, allow_unmasked)?;
     let mut op = Operation::new_refresh(source, target, started);
     op.data.copy = copy;
+    op.data.allow_unmasked = allow_unmasked;
     op.data.source_bytes = Some(checked.source_bytes);
     journal::record_done(&mut op, Step::Validate, started, checked.outcome);
     ctx.store.create_operation(&mut op)?;
     audit(ctx, "refresh started", &op, &format!("operation {}", op.id));
+    if !checked.allowed_unmasked.is_empty() {
+        let columns = checked.allowed_unmasked.join(", ");
+        audit(ctx, "unmasked columns allowed", &op, &columns);
+    }
     Ok(op)
 }
 
@@ -151,7 +168,7 @@ fn resume_as(ctx: &Context, op_id: &str, resumer: Resumer) -> Result<Operation> 
         // The world may have changed while the operation was stopped. If it will not do
         // now, the operation is recorded as failed (with the reason), so that nobody
         // takes it over again and again until a person decides.
-        if let Err(error) = validate::preflight(ctx.store, &op.source, &op.target, &op.data.copy) {
+        if let Err(error) = validate::run(ctx.store, &op) {
             let step = op.next_step().unwrap_or(Step::Validate);
             journal::fail(ctx.store, &mut op, step, &format!("cannot resume: {error}"))?;
             audit(ctx, "refresh resume refused", &op, &error.to_string());

@@ -6,17 +6,32 @@
 
 use super::Outcome;
 use crate::{EnvDb, Error, Result};
+use dataalm_core::profile::ProfileError;
 use dataalm_core::{CopyOptions, EnvKind, Operation, Plan};
 use dataalm_store::Store;
 
 /// What validation found out.
 pub struct Checked {
     pub source_bytes: u64,
+    /// Columns that look personal, have no mask rule and were let through once.
+    pub allowed_unmasked: Vec<String>,
     pub(crate) outcome: Outcome,
 }
 
 /// Checks that `target` may be refreshed from `source` with `copy`. Changes nothing.
 pub fn preflight(store: &Store, source: &str, target: &str, copy: &CopyOptions) -> Result<Checked> {
+    preflight_masked(store, source, target, copy, false)
+}
+
+/// As [`preflight`]; with `allow_unmasked`, columns that look personal and have no mask
+/// rule do not stop a masked refresh: they are named in the outcome instead.
+pub fn preflight_masked(
+    store: &Store,
+    source: &str,
+    target: &str,
+    copy: &CopyOptions,
+    allow_unmasked: bool,
+) -> Result<Checked> {
     let source_env = store.env(source)?;
     let target_env = store.env(target)?;
     if target_env.kind == EnvKind::Production {
@@ -56,7 +71,15 @@ pub fn preflight(store: &Store, source: &str, target: &str, copy: &CopyOptions) 
     let target_schema = target_db.db().schema()?;
     target_db.profile.validate(&source_schema)?;
     target_db.profile.validate(&target_schema)?;
-    crate::masking::check_unruled(source_db.db(), &source_schema, &target_db.profile)?;
+    let unruled = crate::masking::check_unruled(source_db.db(), &source_schema, &target_db.profile);
+    let allowed_unmasked = match unruled {
+        Err(Error::Profile(ProfileError::Unmasked { columns, .. })) if allow_unmasked => columns,
+        other => other.map(|()| Vec::new())?,
+    };
+    let allowed = match allowed_unmasked.is_empty() {
+        true => String::new(),
+        false => format!("; allowed unmasked once: {}", allowed_unmasked.join(", ")),
+    };
     // The source must not stay open: closing a descriptor drops SQLite's locks on it.
     drop(source_db);
     if let Some(text) = store.plan(target)? {
@@ -66,8 +89,9 @@ pub fn preflight(store: &Store, source: &str, target: &str, copy: &CopyOptions) 
 
     Ok(Checked {
         source_bytes: source_info.size_bytes,
+        allowed_unmasked,
         outcome: Outcome::said(format!(
-            "{} ({}, {}) -> {} ({}); profile `{}` matches both{}",
+            "{} ({}, {}) -> {} ({}); profile `{}` matches both{}{allowed}",
             source_env.name,
             source_env.location.engine_name(),
             human_bytes(source_info.size_bytes),
@@ -84,7 +108,13 @@ pub fn preflight(store: &Store, source: &str, target: &str, copy: &CopyOptions) 
 
 /// Validate as a journaled step (only reached if an operation was recorded without it).
 pub(crate) fn run(store: &Store, op: &Operation) -> Result<Checked> {
-    preflight(store, &op.source, &op.target, &op.data.copy)
+    preflight_masked(
+        store,
+        &op.source,
+        &op.target,
+        &op.data.copy,
+        op.data.allow_unmasked,
+    )
 }
 
 /// `1.2 GB`, `340 MB`, `12 kB`.
