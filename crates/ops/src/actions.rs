@@ -392,3 +392,21 @@ pub fn environment_view(env: &Environment) -> serde_json::Value {
         "time_zone": env.settings.time_zone.as_deref().unwrap_or(dataalm_core::zone::DEFAULT),
     })
 }
+
+/// Forgets `env`'s mask key (`dataalm env set ENV --rotate-mask-key`): its next masked
+/// refresh makes a new one, so every pseudonym changes. Refused while a refresh runs on
+/// it (its copy is being masked with the key). Audited; whether there was a key.
+pub fn rotate_mask_key(store: &Store, actor: &Actor, env: &str) -> Result<bool> {
+    let result = (|| {
+        if let Some(op) = store.active_operation(env)?
+            && op.state == OpState::Running
+        {
+            return Err(Error::Busy {
+                env: env.to_owned(),
+                op: op.id,
+            });
+        }
+        Ok(store.rotate_mask_key(env)?)
+    })();
+    audited(store, actor, "mask key rotated", env, result)
+}

@@ -184,6 +184,25 @@ fn a_masked_refresh_leaves_no_raw_value_and_repeats_its_pseudonyms() {
     assert_eq!((email.table.as_str(), email.surviving), ("customers", 1));
     assert_eq!(found.iter().map(|s| s.surviving).sum::<u64>(), 1);
 
+    // A rotated key (audited) gives new pseudonyms from the next refresh on.
+    assert!(
+        dataalm_ops::actions::rotate_mask_key(&world.store, &Actor("test".into()), "uat").unwrap()
+    );
+    let audit = world.store.audit_log(1).unwrap();
+    assert_eq!(
+        (audit[0].action.as_str(), audit[0].result.as_str()),
+        ("mask key rotated", "ok")
+    );
+    world.refresh("uat").unwrap();
+    let rotated = world.customers("uat");
+    assert!(
+        first
+            .iter()
+            .zip(&rotated)
+            .all(|(a, b)| a.0 != b.0 && a.2 != b.2),
+        "a new key"
+    );
+
     world.env("train", EnvKind::Sandbox, "shop");
     world.refresh("train").unwrap();
     let other = world.customers("train");
