@@ -80,7 +80,7 @@ pub(crate) fn copy(
     remove_companions(&tmp)?;
 
     let copied = copy_to_tmp(source, &tmp, progress)
-        .and_then(|(bytes, method)| Ok((bytes, method, mask_tmp(&tmp, mask)?)));
+        .and_then(|(bytes, method)| Ok((bytes, method, mask_tmp(&tmp, mask, progress)?)));
     let (bytes, method, masked) = match copied {
         Ok(copied) => copied,
         Err(error) => {
@@ -110,11 +110,15 @@ pub(crate) fn copy(
 }
 
 /// Masks the private copy and syncs it again; nothing without rules.
-fn mask_tmp(tmp: &Path, mask: Option<&MaskSet>) -> Result<Vec<(String, u64)>> {
+fn mask_tmp(
+    tmp: &Path,
+    mask: Option<&MaskSet>,
+    progress: &dyn Progress,
+) -> Result<Vec<(String, u64)>> {
     let Some(mask) = mask.filter(|m| !m.rules.is_empty()) else {
         return Ok(Vec::new());
     };
-    let counts = super::mask::mask_copy(tmp, mask)?;
+    let counts = super::mask::mask_copy(tmp, mask, progress)?;
     remove_companions(tmp)?;
     File::open(tmp)
         .and_then(|f| f.sync_all())

@@ -15,6 +15,7 @@
 use crate::sqlite::db::sql_error;
 use crate::{Error, Result};
 use dataalm_core::profile::MaskSpec;
+use dataalm_core::progress::Progress;
 use dataalm_core::sql::quote_ident;
 use dataalm_mask::{Column, MaskSet, Masker, Unique};
 use rusqlite::Connection;
@@ -24,7 +25,12 @@ use std::path::Path;
 const SCRATCH: &str = "temp.dataalm_mask";
 
 /// Masks the copy at `tmp` under `mask`; returns the values masked per `table.column`.
-pub(crate) fn mask_copy(tmp: &Path, mask: &MaskSet) -> Result<Vec<(String, u64)>> {
+/// A cancel is seen between tables (the copy is private, so stopping leaves nothing).
+pub(crate) fn mask_copy(
+    tmp: &Path,
+    mask: &MaskSet,
+    progress: &dyn Progress,
+) -> Result<Vec<(String, u64)>> {
     let conn = Connection::open(tmp).map_err(|e| sql_error("open the copy to mask it", e))?;
     conn.execute_batch(
         "PRAGMA secure_delete = ON; PRAGMA journal_mode = MEMORY; PRAGMA temp_store = MEMORY;",
@@ -34,6 +40,7 @@ pub(crate) fn mask_copy(tmp: &Path, mask: &MaskSet) -> Result<Vec<(String, u64)>
         .map_err(|e| sql_error("begin masking", e))?;
     let mut counts = Vec::new();
     for table in mask.tables() {
+        crate::stop_if_cancelled(progress)?;
         let rules = mask.rules_of(table);
         let masked = mask_table(&conn, table, &rules, &mask.masker)?;
         for rule in rules {
