@@ -16,16 +16,14 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-/// Tables that Neutralize, RestoreTarget and Reconfigure leave alone: after a refresh
-/// the target has exactly the source's rows in them.
+/// Tables that Neutralize, RestoreTarget and Reconfigure leave alone and the finance
+/// profile does not mask: after a refresh the target has exactly the source's rows in them.
 const BUSINESS_TABLES: &[&str] = &[
     "public.batch_group",
-    "public.cust_table",
     "public.inventory_item",
     "public.ledger_journal_line",
     "public.sales_line",
     "public.sales_table",
-    "public.vend_table",
 ];
 
 /// `(rows, checksum)` of every user table, by `schema.table`.

@@ -638,11 +638,8 @@ fn postgres_plane_with_samples(
 /// `(rows, checksum)` of the business tables (the ones no step after the copy changes) of
 /// the PostgreSQL database at `url`.
 fn business_tables(url: &str) -> Vec<(String, i64, String)> {
-    const BUSINESS: &[&str] = &[
-        "public.cust_table",
-        "public.sales_line",
-        "public.vend_table",
-    ];
+    // Customers and vendors are masked, with the target's own key: not the source's rows.
+    const BUSINESS: &[&str] = &["public.sales_line", "public.sales_table"];
     let sums = dataalm_engine::postgres::table_checksums(&Location::Postgres(url.to_owned()))
         .expect("checksums");
     let picked: Vec<_> = sums

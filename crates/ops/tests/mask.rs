@@ -88,6 +88,7 @@ impl World {
             location: Location::Sqlite(path),
             profile: profile.into(),
             url: None,
+            settings: Default::default(),
         };
         self.store.add_env(&env).unwrap();
     }
@@ -321,6 +322,7 @@ fn the_finance_profile_masks_customers_and_vendors_but_not_users() {
             location: Location::Sqlite(path.clone()),
             profile: "finance".into(),
             url: None,
+            settings: Default::default(),
         };
         world.store.add_env(&env).unwrap();
     }
