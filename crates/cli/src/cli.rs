@@ -47,6 +47,10 @@ pub enum Command {
     Env(EnvCommand),
     /// Refresh a target environment from a source: every step, up to sign-off.
     Refresh(RefreshArgs),
+    /// Masking of personal data in the copy: suggest [[mask]] rules for a profile, and
+    /// check that no raw value survived in a masked sandbox.
+    #[command(subcommand)]
+    Mask(MaskCommand),
     /// Show an operation's steps (the latest when no id is given).
     Status(StatusArgs),
     /// List the operations, newest first.
@@ -158,7 +162,8 @@ pub enum EnvCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Change an environment's settings: any of those `env add` takes, a throttle, a time zone.
+    /// Change an environment's settings: any of those `env add` takes, a throttle, a time
+    /// zone; or make its next refresh use a new mask key.
     Set(EnvSetArgs),
     /// Forget an environment (its database is left alone).
     Remove { name: String },
@@ -190,6 +195,11 @@ pub struct EnvSetArgs {
     /// read (AddMessage); UTC by default.
     #[arg(long, value_name = "ZONE")]
     pub time_zone: Option<String>,
+    /// Forget the key its masked copies are pseudonymized with (the key is never shown).
+    /// Its next refresh makes a new one, so every masked value changes; until then the
+    /// same source values give the same pseudonyms. Refused while a refresh runs on it.
+    #[arg(long)]
+    pub rotate_mask_key: bool,
 }
 
 #[derive(Args)]
@@ -240,6 +250,54 @@ pub struct RefreshArgs {
     /// Copy tables bigger than this as several ranges in parallel (PostgreSQL).
     #[arg(long, default_value = "1GB", value_name = "SIZE")]
     pub split_above: String,
+    /// Copy, this once, columns that look personal (email, phone, iban...) but have no
+    /// [[mask]] rule in the target's profile. Without it such a refresh stops before the
+    /// copy and lists them. The columns let through are audited. To accept them for
+    /// good, list them under `unmasked` in the profile; `dataalm mask scan` suggests rules.
+    #[arg(long)]
+    pub allow_unmasked: bool,
+    /// Print JSON, for scripts.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand)]
+pub enum MaskCommand {
+    /// Suggest [[mask]] rules for columns that look personal and have no rule.
+    ///
+    /// The columns of ENV's database that look personal (by name, or by e-mail and IBAN
+    /// values in a sample of rows) and that its profile neither masks nor accepts under
+    /// `unmasked`: the transformer each would take, and why, then the rules as TOML to
+    /// add to the profile. Reads only; no value is printed.
+    Scan {
+        /// The environment whose database to look at (usually production).
+        #[arg(long)]
+        env: String,
+        /// Print JSON, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check that no raw value of a masked column survived in a sandbox (exit 1 if any).
+    ///
+    /// For each masked column of the sandbox's profile, a random sample of the source's
+    /// values (--sample per column) is looked up in the sandbox. A value found is raw
+    /// data that survived: counted by table and column, never shown. Exits 1 when any
+    /// survived. `date_shift` columns are not checked (shifted dates are real dates).
+    Check(MaskCheckArgs),
+}
+
+#[derive(Args)]
+pub struct MaskCheckArgs {
+    /// The masked sandbox to check.
+    #[arg(long)]
+    pub env: String,
+    /// The environment it was copied from; default: the source of its latest refresh.
+    #[arg(long, value_name = "ENV")]
+    pub from: Option<String>,
+    /// How many of the source's values to look for, per masked column (all of them in
+    /// smaller tables).
+    #[arg(long, default_value_t = 1000, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub sample: u32,
     /// Print JSON, for scripts.
     #[arg(long)]
     pub json: bool,

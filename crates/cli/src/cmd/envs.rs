@@ -57,6 +57,36 @@ fn add(store: &Store, args: EnvAddArgs) -> Result<()> {
 }
 
 fn set(store: &Store, args: EnvSetArgs) -> Result<()> {
+    let name = args.name.clone();
+    let rotate = args.rotate_mask_key;
+    let settings_changed = args.kind.is_some()
+        || args.sqlite.is_some()
+        || args.postgres.is_some()
+        || args.profile.is_some()
+        || args.url.is_some()
+        || args.throttle.is_some()
+        || args.time_zone.is_some();
+    if settings_changed || !rotate {
+        change_settings(store, args)?;
+    }
+    if rotate {
+        // An unknown name is refused as such, not as an environment without a key.
+        store.env(&name)?;
+        let had_key = actions::rotate_mask_key(store, &Actor::local(), &name)
+            .with_context(|| format!("rotating the mask key of `{name}`"))?;
+        if had_key {
+            outln!(
+                "mask key of `{name}` rotated: its next refresh masks with a new key, so every \
+                 masked value gets a new pseudonym"
+            );
+        } else {
+            outln!("`{name}` has no mask key yet: its next masked refresh makes one");
+        }
+    }
+    Ok(())
+}
+
+fn change_settings(store: &Store, args: EnvSetArgs) -> Result<()> {
     let profile = args
         .profile
         .map(|profile| profile_name(store, &profile))

@@ -3,6 +3,7 @@
 mod admin;
 mod application;
 mod envs;
+mod mask;
 mod operations;
 mod profiles;
 mod sample;
@@ -30,6 +31,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Profile(cmd) => profiles::run(&store()?, cmd),
         Command::Env(cmd) => envs::run(&store()?, cmd),
         Command::Refresh(args) => operations::refresh(&store()?, &args),
+        Command::Mask(cmd) => mask::run(&store()?, cmd),
         Command::Status(args) => operations::status(&store()?, &args),
         Command::History(args) => operations::history(&store()?, &args),
         Command::Signoff(args) => operations::sign_off(&store()?, &args),

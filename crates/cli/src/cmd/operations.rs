@@ -29,7 +29,8 @@ pub fn refresh(store: &Store, args: &RefreshArgs) -> Result<()> {
             .with_context(|| format!("--split-above {}", args.split_above))?,
     };
     crate::interrupt::cancel_on_signals();
-    let op = refresh::start(&ctx, &args.from, &args.to, copy)?;
+    let op = refresh::begin_with(&ctx, &args.from, &args.to, copy, args.allow_unmasked)?;
+    let op = refresh::run(&ctx, op)?;
     finish(&op, args.json)
 }
 
