@@ -40,6 +40,18 @@ struct Report {
     settings: Vec<Setting>,
     second_reconfigure_changes: usize,
     signed_off: bool,
+    /// A few customers as production has them and as the refreshed UAT copy does.
+    masked_customers: Vec<MaskedCustomer>,
+}
+
+/// One customer before and after the masked copy (same account).
+#[derive(Serialize)]
+struct MaskedCustomer {
+    account: String,
+    production_name: String,
+    production_email: String,
+    uat_name: String,
+    uat_email: String,
 }
 
 #[derive(Serialize)]
@@ -117,6 +129,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     let op = refresh::sign_off(&ctx, &op.id)?;
 
     let after = settings(&store, &store.env("prod")?, &store.env("uat")?)?;
+    let masked_customers = masked_customers(&store)?;
     let report = report(
         &store,
         &dir,
@@ -127,12 +140,52 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         &before,
         &after,
         again.len(),
+        masked_customers,
     )?;
     if args.json {
         return output::json(&report);
     }
     print_report(&report, &op);
     Ok(())
+}
+
+/// The first customers by account in production and in the refreshed UAT copy: the
+/// finance profile masks their names and e-mails (among others) in the copy.
+fn masked_customers(store: &Store) -> Result<Vec<MaskedCustomer>> {
+    let sql = "SELECT account_num, name, email FROM cust_table ORDER BY account_num LIMIT 3";
+    let read = |env: &str| -> Result<Vec<[String; 3]>> {
+        let mut db = EnvDb::open(store, &store.env(env)?, true)?;
+        let rows = db
+            .db()
+            .query(sql, &[])
+            .with_context(|| format!("reading customers of `{env}`"))?
+            .rows;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let text = |i: usize| row.get(i).map(|v| v.to_string()).unwrap_or_default();
+                [text(0), text(1), text(2)]
+            })
+            .collect())
+    };
+    let production = read("prod")?;
+    let uat = read("uat")?;
+    Ok(production
+        .into_iter()
+        .zip(uat)
+        .filter(|(p, u)| p[0] == u[0])
+        .map(
+            |([account, production_name, production_email], [_, uat_name, uat_email])| {
+                MaskedCustomer {
+                    account,
+                    production_name,
+                    production_email,
+                    uat_name,
+                    uat_email,
+                }
+            },
+        )
+        .collect())
 }
 
 /// Makes `dir` ready: new, empty, or the demo's own from an earlier run (then cleared).
@@ -275,6 +328,7 @@ fn report(
     before: &[(String, String, String)],
     after: &[(String, String, String)],
     second_reconfigure_changes: usize,
+    masked_customers: Vec<MaskedCustomer>,
 ) -> Result<Report> {
     let users = actions::list_users(store, "uat", &UserFilter::default())?;
     let jobs = actions::list_jobs(store, "uat", None)?;
@@ -312,6 +366,7 @@ fn report(
         settings,
         second_reconfigure_changes,
         signed_off: op.state == dataalm_core::OpState::SignedOff,
+        masked_customers,
     })
 }
 
@@ -362,6 +417,33 @@ fn print_report(report: &Report, op: &Operation) {
         })
         .collect();
     output::table(&["setting", "production", "uat before", "uat after"], &rows);
+    outln!();
+    outln!(
+        "customers masked in the copy (profile `finance`: same account, other name and e-mail):"
+    );
+    let rows: Vec<Vec<String>> = report
+        .masked_customers
+        .iter()
+        .map(|c| {
+            vec![
+                c.account.clone(),
+                c.production_name.clone(),
+                c.production_email.clone(),
+                c.uat_name.clone(),
+                c.uat_email.clone(),
+            ]
+        })
+        .collect();
+    output::table(
+        &[
+            "account",
+            "prod name",
+            "prod e-mail",
+            "uat name",
+            "uat e-mail",
+        ],
+        &rows,
+    );
     outln!();
     outln!(
         "reconfigure applied again: {} change(s) (a plan applies once)",

@@ -205,3 +205,24 @@ fn a_rotated_mask_key_gives_new_pseudonyms() {
     let err = home.fails(&["env", "set", "nope", "--rotate-mask-key"]);
     assert!(err.contains("nope"), "{err}");
 }
+
+#[test]
+fn the_demo_shows_customers_masked_in_the_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    let home = Home {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let args = ["demo", "--dir", demo.to_str().unwrap(), "--size", "3MB"];
+    let out = home.ok(&args);
+    assert!(out.contains("customers masked in the copy"), "{out}");
+    let json: serde_json::Value =
+        serde_json::from_str(&home.ok(&[&args[..], &["--json"]].concat())).unwrap();
+    let customers = json["masked_customers"].as_array().unwrap();
+    assert_eq!(customers.len(), 3, "{json:#}");
+    for c in customers {
+        assert!(!c["account"].as_str().unwrap().is_empty(), "{c}");
+        assert_ne!(c["production_name"], c["uat_name"], "{c}");
+        assert_ne!(c["production_email"], c["uat_email"], "{c}");
+    }
+}
