@@ -11,12 +11,16 @@
 //!    straight from one server into the other. Big tables are cut into ctid ranges so
 //!    several lanes share them. Memory stays at a few buffers per lane. A table whose
 //!    columns reach a `reg*` type (binary carries raw oids) or a type without binary
-//!    I/O goes in text instead, said in the copy's method.
-//! 4. Sequences get the source's values, large objects are copied in pieces, then
-//!    `pg_restore -j` builds indexes, constraints and triggers in parallel, populated
-//!    materialized views are refreshed and statistics gathered.
+//!    I/O goes in text instead, said in the copy's method. Tables with `[[mask]]` rules
+//!    are decoded row by row and masked on the way (`mask`). The lane that loads a
+//!    table's last chunk builds its indexes and extended statistics, then analyzes it.
+//! 4. Sequences get the source's values; large objects are copied in pieces with their
+//!    owners, grants and comments; `pg_restore -j` builds the rest of post-data in
+//!    parallel, then owners, privileges, policies and publications follow, filtered
+//!    per role; populated materialized views are refreshed; the source database's own
+//!    settings and comment are written on staging (`database.rs`).
 //! 5. With `verify`, every table's row count and content checksum are compared between
-//!    the snapshot and the staging copy.
+//!    the snapshot and the staging copy, by column name with the settings pinned.
 //!
 //! The source is only read: no temporary objects, no writes. A crash leaves a partial
 //! staging database, which the next attempt drops; its snapshot died with the
