@@ -167,65 +167,66 @@ pub(crate) struct LeftOut {
     pub settings: Vec<String>,
 }
 
-/// Gives the staging database (which `staging` is connected to) the settings and the
-/// comment of the source database (which `source` is connected to).
-pub(crate) async fn copy_settings(
-    source: &Client,
-    staging: &Client,
-    roles: &TargetRoles,
-) -> PgResult<LeftOut> {
-    let staging_name: String = staging
-        .query_one("SELECT pg_catalog.current_database()::text", &[])
-        .await?
-        .get(0);
-    let source_name: String = source
-        .query_one("SELECT pg_catalog.current_database()::text", &[])
-        .await?
-        .get(0);
-    let mut left_out = LeftOut::default();
-    for row in source.query(SETTINGS_SQL, &[&source_name]).await? {
-        let Some(setting) = DatabaseSetting::from_row(row.get(0), row.get(1)) else {
-            continue;
-        };
-        if let Some(role) = setting
-            .role
-            .as_ref()
-            .filter(|r| !roles.existing.contains(*r))
-        {
-            left_out.roles.insert(role.clone());
-            continue;
-        }
-        match staging
-            .batch_execute(&setting.statement(&staging_name))
-            .await
-        {
-            Err(e) if e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) => {
-                left_out.settings.push(setting.label());
-            }
-            other => other?,
-        }
-    }
-    copy_comment(source, staging, &staging_name).await?;
-    Ok(left_out)
+/// The source database's own settings and comment, to be written on staging.
+pub(crate) struct SourceSettings {
+    settings: Vec<DatabaseSetting>,
+    comment: Option<String>,
 }
 
-async fn copy_comment(source: &Client, staging: &Client, staging_name: &str) -> PgResult<()> {
-    let row = source
-        .query_one(
-            "SELECT pg_catalog.shobj_description(d.oid, 'pg_database')
-             FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database()",
-            &[],
-        )
-        .await?;
-    if let Some(comment) = row.get::<_, Option<String>>(0) {
-        let sql = format!(
-            "COMMENT ON DATABASE {} IS {}",
-            quote_name(staging_name),
-            quote_literal(&comment)
-        );
-        staging.batch_execute(&sql).await?;
+impl SourceSettings {
+    /// Reads them from the source server (`source`), for its database `name`.
+    pub(crate) async fn read(source: &Client, name: &str) -> PgResult<SourceSettings> {
+        let rows = source.query(SETTINGS_SQL, &[&name]).await?;
+        let settings = rows
+            .iter()
+            .filter_map(|row| DatabaseSetting::from_row(row.get(0), row.get(1)))
+            .collect();
+        let comment = source
+            .query_one(
+                "SELECT pg_catalog.shobj_description(d.oid, 'pg_database')
+                 FROM pg_catalog.pg_database d WHERE d.datname = $1",
+                &[&name],
+            )
+            .await?
+            .get(0);
+        Ok(SourceSettings { settings, comment })
     }
-    Ok(())
+
+    /// Writes them on the staging database `name` (which `staging` is connected to),
+    /// leaving out those of roles the target lacks and those dataalm may not make.
+    pub(crate) async fn apply(
+        &self,
+        staging: &Client,
+        name: &str,
+        roles: &TargetRoles,
+    ) -> PgResult<LeftOut> {
+        let mut left_out = LeftOut::default();
+        for setting in &self.settings {
+            if let Some(role) = setting
+                .role
+                .as_ref()
+                .filter(|r| !roles.existing.contains(*r))
+            {
+                left_out.roles.insert(role.clone());
+                continue;
+            }
+            match staging.batch_execute(&setting.statement(name)).await {
+                Err(e) if e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) => {
+                    left_out.settings.push(setting.label());
+                }
+                other => other?,
+            }
+        }
+        if let Some(comment) = &self.comment {
+            let sql = format!(
+                "COMMENT ON DATABASE {} IS {}",
+                quote_name(name),
+                quote_literal(comment)
+            );
+            staging.batch_execute(&sql).await?;
+        }
+        Ok(left_out)
+    }
 }
 
 /// The report's words for what was left out, if anything.

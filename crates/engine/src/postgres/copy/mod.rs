@@ -183,7 +183,10 @@ async fn run(
     clock.lap("materialized views and statistics");
     // Last, so that no setting of the source's (a read-only default, say) changes how
     // the steps above ran.
-    let settings = database::copy_settings(&coordinator, staging_client, &target_roles)
+    let settings = database::SourceSettings::read(&coordinator, source.dbname())
+        .await
+        .map_err(|e| from.failed("read the source database's settings", e))?
+        .apply(staging_client, staging.dbname(), &target_roles)
         .await
         .map_err(|e| to.failed("give the copy the source database's settings", e))?;
     missing_roles.extend(settings.roles);
